@@ -1,0 +1,3 @@
+"""egoaction: video action recognition, egocentric video first."""
+
+__version__ = "0.1.0"

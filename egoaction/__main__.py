@@ -1,0 +1,3 @@
+from egoaction.cli import main
+
+raise SystemExit(main())
