@@ -16,8 +16,13 @@ def _synth(args: argparse.Namespace) -> int:
     from egoaction.data.synth.generate import synthesize
 
     summary = synthesize(
-        args.format, args.out_dir, preset=args.preset, seed=args.seed, workers=args.workers,
-        videos=args.videos, overwrite=args.overwrite,
+        args.format,
+        args.out_dir,
+        preset=args.preset,
+        seed=args.seed,
+        workers=args.workers,
+        videos=args.videos,
+        overwrite=args.overwrite,
     )
     print(summary)
     return 0
@@ -52,7 +57,10 @@ def _data_inspect(args: argparse.Namespace) -> int:
     from egoaction.data.inspect import format_report, inspect_dataset
 
     report = inspect_dataset(
-        args.format, args.root, annotations=args.annotations, frames_per_segment=args.frames,
+        args.format,
+        args.root,
+        annotations=args.annotations,
+        frames_per_segment=args.frames,
         check_all_files=not args.quick,
     )
     print(format_report(report))

@@ -122,6 +122,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
             return sampler(first, last, train=False, rng=rng)
         return sampler.views(first, last, self.num_clips)[clip]
 
+
 def nearest_maps(seg: Segment, numbers: list[int]) -> list[int]:
     """Motion-map numbers to read: a frame whose map is missing (GTEA quirk) borrows the nearest existing one."""
     gaps = {int(n) for n in seg.meta.get("missing_mmaps", "").split(",") if n}
@@ -269,7 +270,10 @@ class ClipDataModule(L.LightningDataModule):
         self.sampler = make_sampler(sampler, num_frames=num_frames, stride=frame_stride)
         self.flow_sampler = FlowStackSampler(num_stacks=flow_stacks, stack_len=flow_stack_len)
         train_tf = TrainTransform(size=size) if augment else TestTransform(size=size, resize=resize)
-        self.transforms = {"train": train_tf, "val": TestTransform(size=size, resize=resize, num_crops=test_crops)}
+        self.transforms = {
+            "train": train_tf,
+            "val": TestTransform(size=size, resize=resize, num_crops=test_crops),
+        }
         self.test_clips = test_clips
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -31,6 +31,7 @@ def write_video(frames: np.ndarray, path: str | Path, *, fps: float, gop: int | 
     try:
         with av.open(str(tmp), mode="w", format="mp4" if suffix == ".mp4" else "avi") as container:
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+            assert isinstance(stream, av.video.stream.VideoStream)
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = pix_fmt
             stream.options = dict(options)

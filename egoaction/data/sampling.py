@@ -91,9 +91,7 @@ class TSNSampler:
     def views(self, first: int, last: int, num_views: int) -> list[np.ndarray]:
         """View v takes position (v + 0.5) / num_views inside every part; one view equals the test clip."""
         _check_views(num_views)
-        return [
-            self._at(first, last, np.full(self.num_segments, (v + 0.5) / num_views)) for v in range(num_views)
-        ]
+        return [self._at(first, last, np.full(self.num_segments, (v + 0.5) / num_views)) for v in range(num_views)]
 
 
 class DenseSampler:

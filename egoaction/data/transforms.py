@@ -55,9 +55,7 @@ def normalize(
     for value in (mean, std):
         t = torch.as_tensor(value, dtype=torch.float32, device=x.device).reshape(-1)
         if t.numel() not in (1, x.shape[channel_dim]):
-            raise ValueError(
-                f"{t.numel()} mean/std values for {x.shape[channel_dim]} channels (expected 1 or C)"
-            )
+            raise ValueError(f"{t.numel()} mean/std values for {x.shape[channel_dim]} channels (expected 1 or C)")
         stats.append(t.view(shape))
     return ((x.to(torch.float32) / 255.0 - stats[0]) / stats[1]).to(dtype)
 
@@ -312,9 +310,7 @@ class TestTransform:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(
-        self, size: int = 224, resize: int = 256, num_crops: int = 1, *, mmaps_size: int | None = None
-    ):
+    def __init__(self, size: int = 224, resize: int = 256, num_crops: int = 1, *, mmaps_size: int | None = None):
         if num_crops not in (1, 3):
             raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
         if size > resize:

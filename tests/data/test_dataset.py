@@ -117,11 +117,11 @@ def _broken_copy(src, tmp_path):
 
 
 def test_missing_frames_skip_the_sample_and_are_counted(synth_root, tmp_path):
-    root, index = _broken_copy(synth_root("epic100"), tmp_path)
+    _, index = _broken_copy(synth_root("epic100"), tmp_path)
     ds = ClipDataset(index, sampler=make_sampler("tsn", num_frames=4))
     batch = collate([ds[0], ds[1], ds[2]])
     assert batch["size"] == 2 and batch["rgb"].shape[0] == 2
-    (sample_id, reason), = batch["skipped"]
+    ((sample_id, reason),) = batch["skipped"]
     assert sample_id == index.segments[0].id and "frame_" in reason
     counter = BadSampleCounter(total=len(index), max_fraction=0.5)
     with pytest.warns(UserWarning, match=sample_id):

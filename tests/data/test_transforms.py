@@ -111,9 +111,7 @@ def test_rotation_turns_flow_vectors_with_the_image(angle):
     a = math.radians(angle)
     assert abs(flow[0] - 72.5 * math.cos(a)) < 1.0 and abs(flow[1] + 72.5 * math.sin(a)) < 1.0
     if abs(angle) == 90:
-        assert abs(arrow[0]) < 1 and (arrow[1] < -5) == (
-            angle > 0
-        )  # +90 is counter-clockwise: the arrow points up
+        assert abs(arrow[0]) < 1 and (arrow[1] < -5) == (angle > 0)  # +90 is counter-clockwise: the arrow points up
     corner = out["flow"][0, :, 0, 0]  # outside the rotated field: zero motion
     assert angle in (90.0, -90.0) or (corner == 128).all()
 
@@ -123,9 +121,7 @@ def test_rotation_moves_the_flow_field_with_the_image(angle):
     rgb = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
     rgb[..., 14:18, 16:] = 255  # a thick bar from the centre to the right edge
     flow = flow_const(128, 128)
-    flow[..., 14:18, 16:] = torch.tensor([200, 128] * 5, dtype=torch.uint8).view(
-        1, 10, 1, 1
-    )  # the bar moves +x
+    flow[..., 14:18, 16:] = torch.tensor([200, 128] * 5, dtype=torch.uint8).view(1, 10, 1, 1)  # the bar moves +x
     out = TrainTransform(size=32).apply({"rgb": rgb, "flow": flow}, ClipParams(FULL, angle=angle))
     bar = out["rgb"][0, 0] > 127
     vectors = out["flow"][0].float().view(5, 2, 32, 32).mean(0) - 127.5  # (2, H, W)
@@ -275,13 +271,9 @@ def test_normalize_hand_computed_pixel():
     assert out.dtype == torch.float32
     assert torch.allclose(out.flatten(), torch.tensor(expected), atol=1e-6)
     flow = torch.full((2, 4, 10, 3, 3), 128, dtype=torch.uint8)  # (B, T, 2L, H, W)
-    assert torch.allclose(
-        normalize(flow, FLOW_MEAN, FLOW_STD), torch.tensor((128 / 255 - 0.5) / 0.226), atol=1e-6
-    )
+    assert torch.allclose(normalize(flow, FLOW_MEAN, FLOW_STD), torch.tensor((128 / 255 - 0.5) / 0.226), atol=1e-6)
     bcthw = x.permute(1, 0, 2, 3).unsqueeze(0)  # (1, 3, 1, 1, 1), channels at dim 1
-    assert torch.allclose(
-        normalize(bcthw, IMAGENET_MEAN, IMAGENET_STD, channel_dim=1).flatten(), out.flatten()
-    )
+    assert torch.allclose(normalize(bcthw, IMAGENET_MEAN, IMAGENET_STD, channel_dim=1).flatten(), out.flatten())
     assert normalize(x, IMAGENET_MEAN, IMAGENET_STD, dtype=torch.bfloat16).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="mean/std values"):
         normalize(x, (0.5, 0.5), (0.2, 0.2))

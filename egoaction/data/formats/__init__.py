@@ -29,9 +29,7 @@ def register_format(name: str, *, splits: Sequence[str]) -> Callable[[R], R]:
 
     def add(reader: R) -> R:
         if name in _READERS:
-            raise ValueError(
-                f"dataset format {name!r} is already registered (by {_READERS[name].__module__})"
-            )
+            raise ValueError(f"dataset format {name!r} is already registered (by {_READERS[name].__module__})")
         _READERS[name] = reader
         SPLITS[name] = tuple(splits)
         return reader

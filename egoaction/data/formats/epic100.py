@@ -120,9 +120,7 @@ def read_tail_classes(path: str | Path) -> set[int]:
     header, rows = _read_small_csv(Path(path), ("verb", "noun"))
     for line, value in rows:
         if not value.isdecimal():
-            raise FormatError(
-                path, f"{header} = {value!r} is not a class id (expected an integer >= 0)", line
-            )
+            raise FormatError(path, f"{header} = {value!r} is not a class id (expected an integer >= 0)", line)
     return {int(value) for _, value in rows}
 
 
@@ -135,9 +133,7 @@ def read_class_names(path: str | Path) -> list[str]:
         reader = csv.DictReader(f)
         missing = {"id", "key"} - set(reader.fieldnames or ())
         if missing:
-            raise FormatError(
-                path, f"missing column(s) {sorted(missing)} (expected id,key,instances,category)", 1
-            )
+            raise FormatError(path, f"missing column(s) {sorted(missing)} (expected id,key,instances,category)", 1)
         names: dict[int, str] = {}
         for row in reader:
             line = reader.line_num
@@ -168,13 +164,9 @@ class _RowChecker:
         vid = row["video_id"]
         match = _VIDEO_ID.match(vid)
         if match is None:
-            raise self.fail(
-                line, f"video_id = {vid!r} is not <participant>_<number> (e.g. P01_01 or P01_101)"
-            )
+            raise self.fail(line, f"video_id = {vid!r} is not <participant>_<number> (e.g. P01_01 or P01_101)")
         if match.group(1) != row["participant_id"]:
-            raise self.fail(
-                line, f"participant_id = {row['participant_id']!r} does not match video_id {vid!r}"
-            )
+            raise self.fail(line, f"participant_id = {row['participant_id']!r} does not match video_id {vid!r}")
         return vid
 
     def frame(self, row: dict[str, str], column: str, line: int) -> int:
@@ -200,9 +192,7 @@ class _RowChecker:
     def class_id(self, row: dict[str, str], column: str, line: int) -> int:
         value, n = row[column].strip(), self.num_classes[column]
         if not value.isdecimal() or int(value) >= n:
-            raise self.fail(
-                line, f"{column} = {value!r} is not a class id (expected an integer in 0..{n - 1})"
-            )
+            raise self.fail(line, f"{column} = {value!r} is not a class id (expected an integer in 0..{n - 1})")
         return int(value)
 
     def literal_list(self, row: dict[str, str], column: str, line: int) -> str:
@@ -214,18 +204,14 @@ class _RowChecker:
                 parsed = None
             self._literals[value] = parsed
         if not isinstance(self._literals[value], list):
-            raise self.fail(
-                line, f"{column} = {value!r} is not a Python list literal (e.g. ['plate'] or [2])"
-            )
+            raise self.fail(line, f"{column} = {value!r} is not a Python list literal (e.g. ['plate'] or [2])")
         return value
 
 
 def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Read an annotation CSV as strings (empty cells stay ''), checking that every needed column is there."""
     if not path.is_file():
-        raise FormatError(
-            path, "annotation file not found (pass annotations=<folder with the EPIC_100_*.csv>)"
-        )
+        raise FormatError(path, "annotation file not found (pass annotations=<folder with the EPIC_100_*.csv>)")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in columns if c not in table.columns]
     if missing:
@@ -233,9 +219,7 @@ def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return table
 
 
-def _labels_and_meta(
-    check: _RowChecker, row: dict[str, str], line: int
-) -> tuple[dict[str, int], dict[str, str]]:
+def _labels_and_meta(check: _RowChecker, row: dict[str, str], line: int) -> tuple[dict[str, int], dict[str, str]]:
     labels = {
         "verb": check.class_id(row, "verb_class", line),
         "noun": check.class_id(row, "noun_class", line),
@@ -261,9 +245,7 @@ class _Sources:
 
     def rgb(self, participant: str, video_id: str) -> FrameSource:
         if video_id not in self._rgb:
-            self._rgb[video_id] = FrameSource(
-                self.root / participant / "rgb_frames" / video_id, FRAME_PATTERN
-            )
+            self._rgb[video_id] = FrameSource(self.root / participant / "rgb_frames" / video_id, FRAME_PATTERN)
         return self._rgb[video_id]
 
     def video(self, participant: str, video_id: str) -> Path:

@@ -51,9 +51,7 @@ def frame_folder(folder: str | Path) -> tuple[FrameSource, list[int]]:
     if not digits:
         raise FormatError(folder, "no numbered images (expected e.g. img_00001.jpg or 000001.png)")
     if len(digits) > 1:
-        raise FormatError(
-            folder, f"mixed image name patterns {sorted(digits)} (expected one numbered sequence)"
-        )
+        raise FormatError(folder, f"mixed image name patterns {sorted(digits)} (expected one numbered sequence)")
     (head, ext), widths = next(iter(digits.items()))
     pattern = f"{head}{{:0{widths.pop()}d}}{ext}" if len(widths) == 1 else f"{head}{{:d}}{ext}"
     names = {p.name for p in folder.iterdir()}
@@ -67,9 +65,7 @@ def frame_folder(folder: str | Path) -> tuple[FrameSource, list[int]]:
 
 def _parse_int(value: str, column: str, path: Path, line: int) -> int:
     if not value.isdecimal() or int(value) < 1:
-        raise FormatError(
-            path, f"{column} = {value!r} is not a frame number (expected an integer >= 1)", line
-        )
+        raise FormatError(path, f"{column} = {value!r} is not a frame number (expected an integer >= 1)", line)
     return int(value)
 
 
@@ -90,9 +86,7 @@ def _read_csv(path: Path) -> list[_Item]:
     items = []
     for line, fields in _csv_rows(path):
         if len(fields) not in (2, 4):
-            raise FormatError(
-                path, f"{len(fields)} fields (expected path,label or path,label,start,stop)", line
-            )
+            raise FormatError(path, f"{len(fields)} fields (expected path,label or path,label,start,stop)", line)
         rel, label = fields[0], fields[1]
         if not rel or not label:
             raise FormatError(path, "empty path or label (expected path,label[,start,stop])", line)
@@ -138,9 +132,7 @@ def _tree_base(root: Path, split: str) -> Path:
         return root / split
     present = [s for s in SPLIT_NAMES if (root / s).is_dir()]
     if present:
-        raise FormatError(
-            root, f"no {split}/ folder (found split folders {present}; expected {split}/<label>/...)"
-        )
+        raise FormatError(root, f"no {split}/ folder (found split folders {present}; expected {split}/<label>/...)")
     return root
 
 
@@ -152,16 +144,12 @@ def _segment(item: _Item, label: int, fps: float, num_frames: int | None) -> Seg
         lo, hi = item.start or numbers[0], item.stop or numbers[-1]
         missing = sorted(set(range(lo, hi + 1)) - set(numbers))
         if missing:
-            raise FormatError(
-                item.where, f"{rgb.path(missing[0])} is missing (frames {lo}..{hi} asked)", item.line
-            )
+            raise FormatError(item.where, f"{rgb.path(missing[0])} is missing (frames {lo}..{hi} asked)", item.line)
     else:
         video = item.path
         lo, hi = item.start or 1, item.stop or num_frames
         if hi > num_frames:
-            raise FormatError(
-                item.where, f"stop {hi} is past the last frame {num_frames} of {video}", item.line
-            )
+            raise FormatError(item.where, f"stop {hi} is past the last frame {num_frames} of {video}", item.line)
     ranged = item.start is not None
     return Segment(
         id=f"{item.rel}#{lo}-{hi}" if ranged else item.rel,
@@ -202,9 +190,7 @@ def read_folder(
     classes = sorted(names)
     ids = {name: i for i, name in enumerate(classes)}
     video_items = [i for i in items if not i.path.is_dir()]
-    infos = dict(
-        zip((i.path for i in video_items), probe_videos([i.path for i in video_items], workers=workers))
-    )
+    infos = dict(zip((i.path for i in video_items), probe_videos([i.path for i in video_items], workers=workers)))
     segments = []
     for item in items:
         if item.path.is_dir():
@@ -212,7 +198,5 @@ def read_folder(
         elif (info := infos[item.path]) is not None:
             segments.append(_segment(item, ids[item.label], info.fps, info.num_frames))
     skipped = len(items) - len(segments)
-    source = (
-        f"folder:{list_csv if csv is not None or list_csv.is_file() else root} skipped_unreadable={skipped}"
-    )
+    source = f"folder:{list_csv if csv is not None or list_csv.is_file() else root} skipped_unreadable={skipped}"
     return SegmentIndex(segments, {"action": classes}, source=source)

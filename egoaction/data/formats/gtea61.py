@@ -111,9 +111,7 @@ def _global_classes(top: Path, users: list[str]) -> list[str]:
     lacking = {u: sorted(set(classes) - names) for u, names in per_user.items() if names != set(classes)}
     if lacking:
         detail = "; ".join(f"{top / u} lacks {names}" for u, names in lacking.items())
-        warnings.warn(
-            f"GTEA61 users have different class sets ({detail}); class ids use the union", stacklevel=3
-        )
+        warnings.warn(f"GTEA61 users have different class sets ({detail}); class ids use the union", stacklevel=3)
     return classes
 
 
@@ -134,9 +132,7 @@ def _span(numbers: list[int]) -> str:
     return f"{numbers[0]}..{numbers[-1]} ({len(numbers)} files)" if numbers else "(none)"
 
 
-def _mmaps(
-    root: Path, files: dict[str, _Files], rel: str, first: int, last: int
-) -> tuple[FrameSource | None, str]:
+def _mmaps(root: Path, files: dict[str, _Files], rel: str, first: int, last: int) -> tuple[FrameSource | None, str]:
     """Motion maps of one instance and the comma-separated numbers of the RGB frames lacking a map."""
     spec = files["mmaps"]
     folder = spec.folder(root, rel)
@@ -194,8 +190,7 @@ def read_gtea61(
                     segments.append(seg)
     if skipped:
         warnings.warn(
-            f"skipped {len(skipped)} GTEA61 instance(s) with fewer than {min_frames} frames "
-            f"(e.g. {skipped[0]})",
+            f"skipped {len(skipped)} GTEA61 instance(s) with fewer than {min_frames} frames (e.g. {skipped[0]})",
             stacklevel=2,
         )
     source = f"gtea61:{root} layout={layout} split={split} test_user={test_user} skipped_short={len(skipped)}"
@@ -216,9 +211,7 @@ def _instance(
     meta = {"verb": verb, "noun": noun}
     flow_source = _flow(root, files, rel) if flow else None
     if flow and flow_source is None and numbers:
-        raise FormatError(
-            files["flow_x"].folder(root, rel), "no flow files (expected flow for every instance)"
-        )
+        raise FormatError(files["flow_x"].folder(root, rel), "no flow files (expected flow for every instance)")
     map_source = None
     if mmaps:
         map_source, meta["missing_mmaps"] = _mmaps(root, files, rel, first, last)

@@ -63,17 +63,13 @@ def _switch(img: np.ndarray, art: Art, pose: ObjectPose, cx: float, cy: float, u
         kx, ky, r = cx + art.knob[0] * s, cy + art.knob[1] * s, art.knob[2] * s
         ellipse(img, (kx, ky), (r, r), shade(art.noun.accent, 0.5))
         a = -math.pi / 2 + pose.knob
-        line(
-            img, (kx, ky), (kx + 0.9 * r * math.cos(a), ky + 0.9 * r * math.sin(a)), (245, 245, 245), 0.3 * r
-        )
+        line(img, (kx, ky), (kx + 0.9 * r * math.cos(a), ky + 0.9 * r * math.sin(a)), (245, 245, 245), 0.3 * r)
     if art.light is not None:
         lx, ly, r = cx + art.light[0] * s, cy + art.light[1] * s, art.light[2] * s
         blue = art.noun.name == "kettle"
         if pose.on:
             ellipse(img, (lx, ly), (2 * r, 2 * r), (150, 200, 255) if blue else (255, 150, 120))
-        ellipse(
-            img, (lx, ly), (r, r), ((60, 140, 255) if blue else (255, 40, 30)) if pose.on else (70, 30, 30)
-        )
+        ellipse(img, (lx, ly), (r, r), ((60, 140, 255) if blue else (255, 40, 30)) if pose.on else (70, 30, 30))
 
 
 def _door(img: np.ndarray, art: Art, pose: ObjectPose, cx: float, cy: float, unit: float) -> None:
@@ -136,9 +132,7 @@ def _tool(img: np.ndarray, hand: HandPose, px: float, py: float, unit: float) ->
 
     if hand.tool == "knife":
         line(img, along(-0.03), along(0.05), (25, 25, 30), 0.028 * unit)
-        poly(
-            img, [along(0.05, 0.022), along(0.22), along(0.05, -0.022)], (200, 204, 214), outline=(70, 70, 80)
-        )
+        poly(img, [along(0.05, 0.022), along(0.22), along(0.05, -0.022)], (200, 204, 214), outline=(70, 70, 80))
     elif hand.tool == "spoon":
         line(img, (px, py), along(0.16), (170, 120, 65), 0.018 * unit)
         ellipse(

@@ -6,7 +6,7 @@ import multiprocessing as mp
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,7 +88,7 @@ def _init_worker() -> None:
 
 
 @contextmanager
-def atomic_directory(out_dir: Path, *, overwrite: bool):  # type: ignore[no-untyped-def]
+def atomic_directory(out_dir: Path, *, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary folder beside ``out_dir`` that becomes ``out_dir`` only if the block succeeds."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -110,13 +110,15 @@ def synthesize(
     format: str,
     out_dir: str | Path,
     *,
-    preset: str = "tiny",
+    preset: str | Preset = "tiny",
     seed: int = 0,
     workers: int = 2,
     videos: bool = False,
     overwrite: bool = False,
 ) -> str:
-    """Render the synthetic kitchen in ``format`` (epic100, gtea61, ucf101) into ``out_dir``; returns a summary."""
+    """Render the synthetic kitchen in ``format`` (epic100, gtea61, ucf101) into ``out_dir``; returns a summary.
+
+    ``preset`` is a preset name or a :class:`Preset` (e.g. ``dataclasses.replace(PRESETS["tiny"], height=128)``)."""
     from egoaction.data.synth import write_epic100, write_gtea61, write_ucf101
 
     writers: dict[str, Callable[..., dict[str, Any]]] = {
@@ -129,7 +131,9 @@ def synthesize(
     options: dict[str, Any] = {"videos": videos} if format == "epic100" else {}
     start = time.perf_counter()
     with atomic_directory(Path(out_dir), overwrite=overwrite) as tmp:
-        stats = writers[format](tmp, get_preset(preset), seed=seed, workers=workers, **options)
+        chosen = preset if isinstance(preset, Preset) else get_preset(preset)
+        stats = writers[format](tmp, chosen, seed=seed, workers=workers, **options)
     took = time.perf_counter() - start
     parts = ", ".join(f"{k} {v}" for k, v in stats.items())
-    return f"synthetic {format} ({preset}, seed {seed}) in {out_dir}: {parts}; {took:.1f} s"
+    name = preset.name if isinstance(preset, Preset) else preset
+    return f"synthetic {format} ({name}, seed {seed}) in {out_dir}: {parts}; {took:.1f} s"

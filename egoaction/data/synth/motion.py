@@ -56,9 +56,7 @@ def smooth(x: float) -> float:
     return x * x * (3 - 2 * x)
 
 
-def _grip_hand(
-    c: Ctx, dx: float, dy: float, scale: float, reach: float, grip: float, angle: float = UP
-) -> HandPose:
+def _grip_hand(c: Ctx, dx: float, dy: float, scale: float, reach: float, grip: float, angle: float = UP) -> HandPose:
     """A hand at the object's grasp point; ``reach`` 0 = there, 1 = a little below it (not there yet)."""
     gx, gy = c.art.grasp
     u = c.unit
@@ -161,9 +159,7 @@ def _wash(c: Ctx, p: float) -> Pose:
     for k in range(8):
         ph = (c.t * 2.2 + k / 8) % 1.0
         side = 1 if k % 2 else -1
-        drops.append(
-            (side * (0.1 * art.w + 0.15 * u * ph), -0.1 * art.h - 0.08 * u * ph + 0.25 * u * ph * ph)
-        )
+        drops.append((side * (0.1 * art.w + 0.15 * u * ph), -0.1 * art.h - 0.08 * u * ph + 0.25 * u * ph * ph))
     return Pose(ObjectPose(water=water, drops=tuple(drops) if water > 0.3 else ()), (hand,))
 
 

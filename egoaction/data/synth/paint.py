@@ -27,9 +27,7 @@ def line(img: np.ndarray, a: Pt, b: Pt, colour: RGB | int, thick: float) -> None
     cv2.line(img, pt(*a), pt(*b), colour, max(1, round(thick)), cv2.LINE_8, SHIFT)
 
 
-def ellipse(
-    img: np.ndarray, c: Pt, axes: Pt, colour: RGB | int, thick: float = -1, angle: float = 0.0
-) -> None:
+def ellipse(img: np.ndarray, c: Pt, axes: Pt, colour: RGB | int, thick: float = -1, angle: float = 0.0) -> None:
     """A filled (``thick`` < 0) or outlined ellipse with half-axes ``axes``; ``angle`` in degrees."""
     ax = pt(max(axes[0], 0.5), max(axes[1], 0.5))
     t = -1 if thick < 0 else max(1, round(thick))

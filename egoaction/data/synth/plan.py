@@ -97,9 +97,7 @@ def plan_untrimmed(
         stop = start + _frames(rng.uniform(*VERBS[verb].duration), fps) - 1
         planned.append(ActionPlan(verb, noun, t, start, stop))
         t = stop + 1 + max(_frames(rng.uniform(*gap_s), fps), _frames(RETREAT_S, fps) + 1)
-    end = (
-        planned[-1].stop + 1 + _frames(RETREAT_S, fps) + _frames(rng.uniform(*TAIL_S), fps) if planned else t
-    )
+    end = planned[-1].stop + 1 + _frames(RETREAT_S, fps) + _frames(rng.uniform(*TAIL_S), fps) if planned else t
     return VideoPlan(kitchen, float(fps), end, seed, tuple(planned))
 
 
@@ -125,9 +123,7 @@ def plan_clip(
     tail = _frames(0.05, fps)
     if num_frames is not None:
         if num_frames < 3:
-            raise ValueError(
-                f"num_frames={num_frames}: a clip needs at least 3 frames (approach, action, tail)"
-            )
+            raise ValueError(f"num_frames={num_frames}: a clip needs at least 3 frames (approach, action, tail)")
         approach = min(approach, max(1, num_frames // 4))
         tail = min(tail, max(1, num_frames // 8))
         length = num_frames - approach - tail

@@ -86,9 +86,7 @@ def _counter(k: Kitchen, h: int, w: int, unit: float, rng: np.random.Generator) 
     return mult[..., None] * np.array(k.counter, np.float32)
 
 
-def _background(
-    k: Kitchen, height: int, width: int, margin: int, unit: float, rng: np.random.Generator
-) -> np.ndarray:
+def _background(k: Kitchen, height: int, width: int, margin: int, unit: float, rng: np.random.Generator) -> np.ndarray:
     horizon = margin + round(k.horizon * height)
     total = height + 2 * margin
     canvas = np.empty((total, width, 3), np.float32)
@@ -162,9 +160,7 @@ def _layout(noun: int, k: Kitchen, height: int, width: int, rng: np.random.Gener
     return Station(noun, x, y, tuple(placed))
 
 
-def _pans(
-    plan: VideoPlan, retreats: tuple[int, ...], origins: tuple[int, ...], smooth_pan: bool
-) -> np.ndarray:
+def _pans(plan: VideoPlan, retreats: tuple[int, ...], origins: tuple[int, ...], smooth_pan: bool) -> np.ndarray:
     """Canvas column of the view's left edge per frame: still at a station, panning (or cutting) in gaps."""
     x = np.full(plan.num_frames, float(origins[0]))
     for i, a in enumerate(plan.actions):
@@ -224,8 +220,7 @@ def build_scene(plan: VideoPlan, height: int, width: int, *, camera_motion: bool
     length = 4 * margin + width + (n - 1) * stride
     canvas = _background(k, height, length, margin, unit, np.random.default_rng([plan.seed, 1]))
     stations = tuple(
-        _layout(a.noun, k, height, width, np.random.default_rng([plan.seed, 2, i]))
-        for i, a in enumerate(plan.actions)
+        _layout(a.noun, k, height, width, np.random.default_rng([plan.seed, 2, i])) for i, a in enumerate(plan.actions)
     )
     for origin, st in zip(origins, stations):
         for d, x, y in st.distractors:

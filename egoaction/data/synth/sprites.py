@@ -104,9 +104,7 @@ _SHADING: dict[str, Callable[[_Grid], np.ndarray]] = {
     "hstripes": lambda g: 1 + 0.17 * np.sign(np.sin(2 * np.pi * g[1] / g[2])),
     "checker": lambda g: np.where(((g[0] // g[2]) + (g[1] // g[2])) % 2 == 0, 1.1, 0.82),
     "rings": _rings,
-    "grain": lambda g: (
-        1 + 0.12 * np.sin(2 * np.pi * (g[1] + 0.08 * g[2] * np.sin(g[0] / g[2])) / (0.6 * g[2]))
-    ),
+    "grain": lambda g: 1 + 0.12 * np.sin(2 * np.pi * (g[1] + 0.08 * g[2] * np.sin(g[0] / g[2])) / (0.6 * g[2])),
     "brushed": lambda g: g[3].uniform(0.9, 1.1, size=(g[0].shape[0], 1)),
     "speckle": _speckle,
 }
@@ -114,9 +112,7 @@ _ACCENTED: dict[str, Callable[[_Grid], np.ndarray]] = {  # where the accent colo
     "dots": lambda g: _spots(g, 1.6 * g[2]),
     "holes": lambda g: _spots(g, 2.2 * g[2]),
     "grid": lambda g: (g[0] % (1.5 * g[2]) < 1) | (g[1] % (1.5 * g[2]) < 1),
-    "veins": lambda g: (
-        np.abs(np.sin(5 * np.arctan2(g[1] - 0.8 * g[1].shape[0], g[0] - g[0].shape[1] / 2))) < 0.12
-    ),
+    "veins": lambda g: np.abs(np.sin(5 * np.arctan2(g[1] - 0.8 * g[1].shape[0], g[0] - g[0].shape[1] / 2))) < 0.12,
 }
 
 
@@ -218,9 +214,7 @@ def _stick_head(n: Noun, k: _Canvas) -> None:
 def _rim(n: Noun, k: _Canvas) -> None:
     if n.shape == "ellipse":
         ellipse(k.rgb, k.at(0, -0.04), (0.4 * k.w, 0.36 * k.h), shade(n.colour, 0.72))
-        ellipse(
-            k.rgb, k.at(0, -0.04), (0.4 * k.w, 0.36 * k.h), shade(n.colour, 1.2), max(1.0, 0.018 * k.unit)
-        )
+        ellipse(k.rgb, k.at(0, -0.04), (0.4 * k.w, 0.36 * k.h), shade(n.colour, 1.2), max(1.0, 0.018 * k.unit))
     else:
         ellipse(k.rgb, k.at(0, -0.36), (0.42 * k.w, 0.12 * k.h), shade(n.colour, 0.55))
 
@@ -304,9 +298,7 @@ def _lid(noun: Noun, w: float, h: float, unit: float) -> tuple[Sprite, Pt]:
     else:
         lw, lh, at = 1.06 * w, 0.24 * h, (0.0, -0.4 * h)
     size = (round(lh + 0.1 * unit) + 2, round(lw + 0.1 * unit) + 2)
-    k = _Canvas(
-        np.zeros((*size, 3), np.uint8), np.zeros(size, np.uint8), size[1] / 2, size[0] / 2, lw, lh, unit
-    )
+    k = _Canvas(np.zeros((*size, 3), np.uint8), np.zeros(size, np.uint8), size[1] / 2, size[0] / 2, lw, lh, unit)
     acc = noun.accent
     if noun.shape == "ellipse":
         knob = (k.cx, k.cy - 0.05 * unit)
@@ -345,9 +337,7 @@ def _scaled(fit: Fitting, w: float, h: float, unit: float) -> dict[str, object]:
     def point(v: Pt | None) -> Pt | None:
         return None if v is None else (v[0] * w, v[1] * h)
 
-    glows = tuple(
-        (kind, (b[0] * w, b[1] * h, b[2] * (w if kind == "rect" else h), b[3] * h)) for kind, b in fit.glows
-    )
+    glows = tuple((kind, (b[0] * w, b[1] * h, b[2] * (w if kind == "rect" else h), b[3] * h)) for kind, b in fit.glows)
     door = None if fit.door is None else (fit.door[0] * w, fit.door[1] * h, fit.door[2] * w, fit.door[3] * h)
     return {
         "knob": radial(fit.knob),

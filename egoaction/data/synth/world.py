@@ -139,9 +139,7 @@ VERBS: tuple[Verb, ...] = (
     _v("wash", "small circles under running water", None, _HANDHELD, "", (0.6, 1.0), 0.13),
 )  # fmt: skip
 
-REVERSAL_PAIRS: tuple[tuple[str, str], ...] = tuple(
-    (v.reverse_of, v.name) for v in VERBS if v.reverse_of is not None
-)
+REVERSAL_PAIRS: tuple[tuple[str, str], ...] = tuple((v.reverse_of, v.name) for v in VERBS if v.reverse_of is not None)
 MOTION_PATTERN_VERBS: tuple[str, ...] = ("cut", "stir", "shake", "wash")
 
 KITCHENS: tuple[Kitchen, ...] = (

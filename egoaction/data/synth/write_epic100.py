@@ -146,10 +146,11 @@ def write_annotations(root: Path, jobs: list[VideoJob], seed: int) -> dict[str, 
     for split, split_rows in rows.items():
         split_rows.sort(key=lambda r: r["narration_id"])  # the official files sort ids as strings
         _write_csv(root / f"EPIC_100_{split}.csv", TRAIN_COLUMNS, split_rows)
-    _write_csv(root / "EPIC_100_verb_classes.csv", ("id", "key", "instances", "category"),
-               [(i, v.name, repr([v.name]), VERB_CATEGORY.get(v.name, "other")) for i, v in enumerate(VERBS)])  # fmt: skip
-    _write_csv(root / "EPIC_100_noun_classes.csv", ("id", "key", "instances", "category"),
-               [(i, n.name, repr([n.name]), n.category) for i, n in enumerate(NOUNS)])  # fmt: skip
+    class_header = ("id", "key", "instances", "category")
+    verb_rows = [(i, v.name, repr([v.name]), VERB_CATEGORY.get(v.name, "other")) for i, v in enumerate(VERBS)]
+    _write_csv(root / "EPIC_100_verb_classes.csv", class_header, verb_rows)
+    noun_rows = [(i, n.name, repr([n.name]), n.category) for i, n in enumerate(NOUNS)]
+    _write_csv(root / "EPIC_100_noun_classes.csv", class_header, noun_rows)
     unseen = sorted({j.participant for j in jobs if j.plan.kitchen in unseen_kitchens()})
     _write_csv(root / "EPIC_100_unseen_participant_ids_validation.csv", ("participant_id",), [(p,) for p in unseen])
     verbs = Counter[int](r["verb_class"] for r in rows["train"])

@@ -96,4 +96,9 @@ def write(root: Path, preset: Preset, *, seed: int = 0, workers: int = 2) -> dic
     jobs = plan_clips(root, preset, seed)
     frames = run_jobs(render_job, jobs, workers=workers, desc="gtea61 clips")
     add_quirks(root, jobs)
-    return {"users": len(USERS), "classes": len({j.name for j in jobs}), "instances": len(jobs), "frames": sum(frames)}
+    return {
+        "users": len(USERS),
+        "classes": len({j.name for j in jobs}),
+        "instances": len(jobs),
+        "frames": sum(frames),
+    }

@@ -59,11 +59,15 @@ def plan_clips(root: Path, preset: Preset, seed: int) -> tuple[list[str], list[C
     """Class names (classInd order) and every clip to render."""
     actions = choose_classes(preset.ucf_classes, seed)
     names = [class_name(*a) for a in actions]
-    keys = [(c, g, k) for c in range(len(actions)) for g in range(1, GROUPS + 1) for k in range(1, preset.ucf_clips + 1)]
+    keys = [
+        (c, g, k) for c in range(len(actions)) for g in range(1, GROUPS + 1) for k in range(1, preset.ucf_clips + 1)
+    ]
     jobs = []
     for (c, g, k), clip_seed in zip(keys, video_seeds(seed, len(keys))):
         verb, noun = actions[c]
-        plan = plan_clip(np.random.default_rng(clip_seed), kitchen=(g - 1) % len(KITCHENS), fps=FPS, verb=verb, noun=noun)
+        plan = plan_clip(
+            np.random.default_rng(clip_seed), kitchen=(g - 1) % len(KITCHENS), fps=FPS, verb=verb, noun=noun
+        )
         stem = file_stem(names[c], quirk=c == 0)
         path = root / "UCF-101" / names[c] / f"v_{stem}_g{g:02d}_c{k:02d}.avi"
         jobs.append(ClipJob(path, plan, preset.height, preset.width))

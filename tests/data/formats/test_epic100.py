@@ -30,8 +30,7 @@ HEADER = (
 # with labels added; row 5 has an empty narration_timestamp, as 70 validation rows do.
 ROWS = [
     "P01_11_0,P01,P01_11,00:00:00.560,00:00:00.00,00:00:01.89,1,113,take plate,take,0,plate,2,['plate'],[2]",
-    "P01_11_1,P01,P01_11,00:00:01.700,00:00:01.56,00:00:02.45,93,147,put down plate,put-down,1,plate,2,"
-    "['plate'],[2]",
+    "P01_11_1,P01,P01_11,00:00:01.700,00:00:01.56,00:00:02.45,93,147,put down plate,put-down,1,plate,2,['plate'],[2]",
     "P01_11_12,P01,P01_11,00:00:52.620,00:00:51.98,00:00:53.03,3118,3181,throw paper into bin,throw-into,13,"
     "paper,49,\"['paper', 'bin']\",\"[49, 36]\"",
     "P01_101_0,P01,P01_101,00:00:02.851,00:00:02.86,00:00:03.87,143,193,open tap,open,3,tap,0,['tap'],[0]",

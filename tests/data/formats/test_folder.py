@@ -46,9 +46,7 @@ def data(tmp_path: Path) -> Path:
 
 
 def test_csv_without_ranges(data: Path) -> None:
-    (data / "list.csv").write_text(
-        "path,label\nmedia/stir_1.avi,stir\nmedia/chop_1.avi,chop\nmedia/stir_2,stir\n"
-    )
+    (data / "list.csv").write_text("path,label\nmedia/stir_1.avi,stir\nmedia/chop_1.avi,chop\nmedia/stir_2,stir\n")
     index = read_index("folder", data, "train", csv=data / "list.csv")
     assert index.classes == {"action": ["chop", "stir"]}
     segs = by_id(index)
@@ -60,9 +58,7 @@ def test_csv_without_ranges(data: Path) -> None:
 
 
 def test_csv_with_ranges_and_no_header(data: Path) -> None:
-    (data / "list.csv").write_text(
-        "media/chop_1.avi,chop,3,7\nmedia/stir_2,stir,2,5\nmedia/chop_1.avi,chop,,\n"
-    )
+    (data / "list.csv").write_text("media/chop_1.avi,chop,3,7\nmedia/stir_2,stir,2,5\nmedia/chop_1.avi,chop,,\n")
     segs = by_id(read_folder(data, "train", csv=data / "list.csv", fps=24.0))
     assert set(segs) == {"media/chop_1.avi#3-7", "media/stir_2#2-5", "media/chop_1.avi"}
     assert (segs["media/chop_1.avi#3-7"].start_frame, segs["media/chop_1.avi#3-7"].stop_frame) == (3, 7)

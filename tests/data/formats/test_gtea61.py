@@ -120,9 +120,7 @@ def test_instances_sort_numerically(egornn: Path) -> None:
 
 def test_non_contiguous_frames_name_the_folder_and_number(egornn: Path) -> None:
     (egornn / "frames/S3/take_bread/2/image_00004.jpg").unlink()
-    with pytest.raises(
-        FormatError, match=r"image_00004.jpg is missing \(expected contiguous numbers 1..8\)"
-    ) as e:
+    with pytest.raises(FormatError, match=r"image_00004.jpg is missing \(expected contiguous numbers 1..8\)") as e:
         read_gtea61(egornn, "train")
     assert e.value.path == egornn / "frames/S3/take_bread/2"
 
@@ -182,9 +180,7 @@ def test_auto_layout_prefers_egornn_and_layouts_can_be_forced(egornn: Path) -> N
 
 
 def test_bad_arguments_and_empty_root(egornn: Path, tmp_path: Path) -> None:
-    with pytest.raises(
-        ValueError, match=r"test_user 'S9' is not one of the users \['S1', 'S2', 'S3', 'S4'\]"
-    ):
+    with pytest.raises(ValueError, match=r"test_user 'S9' is not one of the users \['S1', 'S2', 'S3', 'S4'\]"):
         read_gtea61(egornn, "test", test_user="S9")
     with pytest.raises(ValueError, match="split"):
         read_gtea61(egornn, "val")

@@ -27,9 +27,7 @@ def test_duplicate_registration_raises_and_keeps_the_original() -> None:
 
 
 def test_unknown_format_lists_the_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(
-        ValueError, match=r"unknown dataset format 'epic55'; expected one of \['epic100', 'folder'"
-    ):
+    with pytest.raises(ValueError, match=r"unknown dataset format 'epic55'; expected one of \['epic100', 'folder'"):
         read_index("epic55", tmp_path, "train")
 
 
@@ -64,7 +62,5 @@ def test_read_index_reaches_a_real_reader(tmp_path: Path) -> None:
 
 
 def test_bad_split_names_the_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(
-        ValueError, match=r"format 'ucf101' has no split 'val'; expected one of \['train', 'test'\]"
-    ):
+    with pytest.raises(ValueError, match=r"format 'ucf101' has no split 'val'; expected one of \['train', 'test'\]"):
         read_index("ucf101", tmp_path, "val")

@@ -52,9 +52,7 @@ def ucf(tmp_path: Path) -> Path:
     write_lines(lists / "classInd.txt", [f"{i} {name}" for i, name in enumerate(CLASSES, start=1)])
     for fold in (1, 2, 3):
         test_groups = range(7 * (fold - 1) + 1, 7 * fold + 1)
-        train = [
-            f"{file_name(n, g)} {i}" for i, n in enumerate(CLASSES, 1) for g in GROUPS if g not in test_groups
-        ]
+        train = [f"{file_name(n, g)} {i}" for i, n in enumerate(CLASSES, 1) for g in GROUPS if g not in test_groups]
         test = [file_name(n, g) for n in CLASSES for g in GROUPS if g in test_groups]
         write_lines(lists / f"trainlist0{fold}.txt", train)
         write_lines(lists / f"testlist0{fold}.txt", test)

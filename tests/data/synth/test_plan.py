@@ -64,9 +64,7 @@ def test_given_actions_are_used_in_order_and_bad_ones_rejected():
 
 def test_clip_is_one_action_filling_almost_the_whole_clip():
     for seed in range(10):
-        plan = plan_clip(
-            np.random.default_rng(seed), kitchen=2, fps=25.0, verb=verb_id("stir"), noun=noun_id("pot")
-        )
+        plan = plan_clip(np.random.default_rng(seed), kitchen=2, fps=25.0, verb=verb_id("stir"), noun=noun_id("pot"))
         (a,) = plan.actions
         assert 0 == a.approach < a.start <= a.stop < plan.num_frames
         assert (a.stop - a.start + 1) / plan.num_frames >= 0.6
@@ -93,9 +91,7 @@ def test_clip_is_one_action_filling_almost_the_whole_clip():
 def test_reversal_partners_get_identical_timing_from_the_same_rng_state():
     for base, reverse, noun in [("take", "put", "cup"), ("open", "close", "jar"), ("push", "pull", "box")]:
         a = plan_clip(np.random.default_rng(5), kitchen=0, fps=30.0, verb=verb_id(base), noun=noun_id(noun))
-        b = plan_clip(
-            np.random.default_rng(5), kitchen=0, fps=30.0, verb=verb_id(reverse), noun=noun_id(noun)
-        )
+        b = plan_clip(np.random.default_rng(5), kitchen=0, fps=30.0, verb=verb_id(reverse), noun=noun_id(noun))
         assert (a.seed, a.num_frames, a.actions[0].start, a.actions[0].stop) == (
             b.seed, b.num_frames, b.actions[0].start, b.actions[0].stop)  # fmt: skip
 
@@ -104,9 +100,7 @@ def test_video_plan_rejects_overlapping_or_unordered_actions():
     ok = ActionPlan(0, 2, approach=1, start=3, stop=5)
     VideoPlan(0, 30.0, 10, 0, (ok,))
     with pytest.raises(ValueError, match="approach"):
-        VideoPlan(
-            0, 30.0, 10, 0, (ok, ActionPlan(0, 2, approach=4, start=6, stop=7))
-        )  # starts before ok stops
+        VideoPlan(0, 30.0, 10, 0, (ok, ActionPlan(0, 2, approach=4, start=6, stop=7)))  # starts before ok stops
     with pytest.raises(ValueError):
         VideoPlan(0, 30.0, 10, 0, (ActionPlan(0, 2, approach=3, start=3, stop=5),))  # no approach frame
     with pytest.raises(ValueError):

@@ -36,9 +36,7 @@ def _action(frames: np.ndarray, plan: VideoPlan) -> np.ndarray:
 
 def _flows(frames: np.ndarray) -> list[np.ndarray]:
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    return [
-        cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 9, 3, 5, 1.1, 0) for a, b in itertools.pairwise(grey)
-    ]
+    return [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 9, 3, 5, 1.1, 0) for a, b in itertools.pairwise(grey)]
 
 
 def _net_motion(frames: np.ndarray) -> np.ndarray:
@@ -93,9 +91,7 @@ def test_kitchens_shake_the_camera_by_their_own_amount():
     jitter = []
     for k in range(len(KITCHENS)):
         scene = build_scene(VideoPlan(k, plan.fps, plan.num_frames, plan.seed, plan.actions), H, W)
-        jitter.append(
-            np.diff(scene.view_y, 2).std()
-        )  # 2nd difference: keeps the fast shake, drops slow motion
+        jitter.append(np.diff(scene.view_y, 2).std())  # 2nd difference: keeps the fast shake, drops slow motion
     order = np.argsort([k.shake for k in KITCHENS])
     assert jitter[order[-1]] > 3 * jitter[order[0]]
 
@@ -167,12 +163,8 @@ def test_put_enters_carrying_the_object_and_take_leaves_with_it():
     take = plan_untrimmed(np.random.default_rng(0), kitchen=2, fps=30.0, num_actions=2, actions=wanted)
     _, boxes = render_video(take, H, W, return_boxes=True)
     first, second = take.actions
-    assert np.isfinite(
-        boxes[first.approach : first.stop + 1]
-    ).all()  # visible while the hand comes and lifts it
-    assert np.isnan(
-        boxes[first.stop + 6 : second.approach]
-    ).all()  # gone with the hand, and the view moved on
+    assert np.isfinite(boxes[first.approach : first.stop + 1]).all()  # visible while the hand comes and lifts it
+    assert np.isnan(boxes[first.stop + 6 : second.approach]).all()  # gone with the hand, and the view moved on
     inside = boxes[np.isfinite(boxes[:, 0])]
     assert (inside[:, :2] >= 0).all() and (inside[:, 2] <= W).all() and (inside[:, 3] <= H).all()
 
@@ -189,9 +181,7 @@ def test_reversal_pairs_are_exact_time_reversals_with_a_still_camera(verb, rever
 
 
 @pytest.mark.parametrize(("verb", "reverse", "noun", "kitchen", "direction"), PAIRS)
-def test_reversal_pairs_move_in_opposite_directions_with_camera_motion(
-    verb, reverse, noun, kitchen, direction
-):
+def test_reversal_pairs_move_in_opposite_directions_with_camera_motion(verb, reverse, noun, kitchen, direction):
     for seed in (0, 1):
         forward, backward = _clip(verb, noun, kitchen, seed), _clip(reverse, noun, kitchen, seed)
         m_forward = _net_motion(_action(render_video(forward, H, W), forward))
