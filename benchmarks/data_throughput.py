@@ -91,9 +91,7 @@ def time_loader(ds: ClipDataset, clips: int, workers: int, batch: int) -> float:
 def main() -> None:
     """Measure and print the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--root", type=Path, default=None, help="EPIC-format root with videos (default: render tiny)"
-    )
+    p.add_argument("--root", type=Path, default=None, help="EPIC-format root with videos (default: render tiny)")
     p.add_argument("--clips", type=int, default=600)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm import tqdm
 
+from egoaction.data.prepare import process_pool
 from egoaction.data.synth.world import KITCHENS
 
 J = TypeVar("J")
@@ -68,23 +67,12 @@ def unseen_kitchens() -> tuple[int, ...]:
 
 
 def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], *, workers: int, desc: str) -> list[R]:
-    """Run ``fn`` over ``jobs`` in ``workers`` processes (in order of jobs), with a progress bar."""
+    """Run ``fn`` over ``jobs`` in ``workers`` processes (results in job order), with a progress bar."""
     if workers <= 1 or len(jobs) <= 1:
         return [fn(job) for job in tqdm(jobs, desc=desc, unit="video")]
-    # forkserver: workers fork from a clean server process; forking the caller (which may already run torch,
-    # OpenCV or FFmpeg threads, as under pytest) can deadlock on a lock held by one of those threads
-    context = mp.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=context) as pool:
+    with process_pool(workers) as pool:
         results: Iterable[R] = pool.map(fn, jobs, chunksize=1)
         return list(tqdm(results, total=len(jobs), desc=desc, unit="video"))
-
-
-def _init_worker() -> None:
-    import cv2
-    import torch
-
-    cv2.setNumThreads(1)  # one process per core: threads inside each would only contend
-    torch.set_num_threads(1)
 
 
 @contextmanager

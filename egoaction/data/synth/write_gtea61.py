@@ -69,12 +69,15 @@ def render_job(job: ClipJob) -> int:
     """Render one instance and write frames, flow and motion maps in both layouts; returns the frame count."""
     frames = render_video(job.plan, job.height, job.width)
     rel = Path(job.user) / job.name / str(job.instance)
+    flow = compute_flow(frames)  # once: both layouts and the motion maps come from the same flow
     write_frames(frames, job.root / "frames" / rel, pattern="image_{:05d}.jpg", start=1)
-    write_gtea_flow(frames, job.root / "flow_x" / rel, job.root / "flow_y" / rel)
+    write_gtea_flow(frames, job.root / "flow_x" / rel, job.root / "flow_y" / rel, flow=flow)
     processed = job.root / "processed_frames2" / rel
     write_frames(frames, processed / "rgb", pattern="rgb{:04d}.png", start=1)
-    write_gtea_flow(frames, job.root / "flow_x_processed" / rel, job.root / "flow_y_processed" / rel, processed=True)
-    maps = motion_maps(compute_flow(frames))
+    write_gtea_flow(
+        frames, job.root / "flow_x_processed" / rel, job.root / "flow_y_processed" / rel, processed=True, flow=flow
+    )
+    maps = motion_maps(flow)
     # one map per RGB frame: frame i uses the flow from i-1 to i; the first frame repeats the second's map
     write_frames(np.concatenate([maps[:1], maps]), processed / "mmaps", pattern="map{:04d}.png", start=1)
     return len(frames)
