@@ -25,7 +25,7 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	$(BIN)/egoaction synth --format epic100 --preset small --seed 0 data/synth-epic100
+	$(BIN)/egoaction synth --format epic100 --preset small --seed 0 --overwrite data/synth-epic100
 	$(BIN)/egoaction data inspect --format epic100 --root data/synth-epic100
 
 clean:
