@@ -82,7 +82,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
         seg = self.index.segments[i]
         rng = make_generator(self.seed, epoch, i)
         try:
-            views = [self._load(seg, rng, clip) for clip in range(self.num_clips)]
+            views = [self._load(seg, *numbers) for numbers in zip(*self._numbers(seg, rng))]
         except SampleError as exc:
             if not self.skip_bad:
                 raise
@@ -95,10 +95,21 @@ class ClipDataset(Dataset[dict[str, Any]]):
         sample.update(labels=dict(seg.labels), id=seg.id, video_idx=self._video_ids[seg.video_id], index=i)
         return sample
 
-    def _load(self, seg: Segment, rng: np.random.Generator, clip: int) -> dict[str, Any]:
+    def _numbers(self, seg: Segment, rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """Frame numbers (and flow numbers) of every temporal view: one random draw in training."""
+        rgb = self._views(self.sampler, seg.start_frame, seg.stop_frame, rng)
+        if "flow" not in self.modalities or seg.flow is None:
+            return rgb, [None] * len(rgb)
+        return rgb, list(self._views(self.flow_sampler, seg.flow.first, seg.flow.last, rng))
+
+    def _views(self, sampler: Sampler, first: int, last: int, rng: np.random.Generator) -> list[np.ndarray]:
+        if self.train or self.num_clips == 1:
+            return [sampler(first, last, train=self.train, rng=rng)]
+        return sampler.views(first, last, self.num_clips)
+
+    def _load(self, seg: Segment, numbers: np.ndarray, flow_numbers: np.ndarray | None) -> dict[str, Any]:
         """Decode one temporal view of a segment: uint8 tensors per modality."""
         out: dict[str, Any] = {}
-        numbers = self._pick(self.sampler, seg.start_frame, seg.stop_frame, rng, clip)
         if "rgb" in self.modalities:
             out["rgb"] = read_rgb(seg, numbers.tolist())
         if "mmaps" in self.modalities:
@@ -106,21 +117,12 @@ class ClipDataset(Dataset[dict[str, Any]]):
                 raise SampleError(seg.id, "no motion maps for this segment (modality 'mmaps' asked for)")
             out["mmaps"] = read_mmaps(seg.mmaps, nearest_maps(seg, numbers.tolist()))
         if "flow" in self.modalities:
-            if seg.flow is None:
+            if seg.flow is None or flow_numbers is None:
                 raise SampleError(seg.id, "no optical flow for this segment (modality 'flow' asked for)")
-            flow_numbers = self._pick(self.flow_sampler, seg.flow.first, seg.flow.last, rng, clip)
             pairs = read_flow(seg.flow, flow_numbers.tolist())  # (T'*L, 2, H, W)
             stack = getattr(self.flow_sampler, "stack_len", 1)
             out["flow"] = pairs.reshape(-1, 2 * stack, *pairs.shape[-2:])
         return out
-
-    def _pick(self, sampler: Sampler, first: int, last: int, rng: np.random.Generator, clip: int) -> np.ndarray:
-        """Frame numbers of temporal view ``clip`` (a random draw in training)."""
-        if self.train:
-            return sampler(first, last, train=True, rng=rng)
-        if self.num_clips == 1:
-            return sampler(first, last, train=False, rng=rng)
-        return sampler.views(first, last, self.num_clips)[clip]
 
 
 def nearest_maps(seg: Segment, numbers: list[int]) -> list[int]:

@@ -9,10 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from egoaction.data.dataset import nearest_maps
-from egoaction.data.decode import read_flow, read_mmaps, read_rgb
+from egoaction.data.dataset import ClipDataset
 from egoaction.data.errors import DataError, FormatError
 from egoaction.data.formats import read_index
 from egoaction.data.sampling import TSNSampler
@@ -72,6 +69,7 @@ def inspect_dataset(
             raise ValueError(f"--annotations is not used by format {format!r}")
         options[ANNOTATION_OPTION[format]] = Path(annotations)
     report = InspectReport(format, Path(root))
+    _listing.cache_clear()  # folders may have changed since an earlier inspection in this process
     for label, variant in _variants(format, Path(root), options):
         for split in SPLITS.get(format, ("train",)):
             try:
@@ -81,9 +79,9 @@ def inspect_dataset(
                     continue
                 report.splits.append(SplitReport(split + label, problems=[str(exc)]))
                 continue
-            report.splits.append(_inspect_split(split + label, index, frames_per_segment, check_all_files))
-            if not report.sample and index.segments:
-                report.sample = _sample_shapes(index.segments[0], frames_per_segment)
+            rep, sample = _inspect_split(split + label, index, frames_per_segment, check_all_files)
+            report.splits.append(rep)
+            report.sample = report.sample or sample
     return report
 
 
@@ -109,19 +107,32 @@ def _is_missing_file(exc: Exception) -> bool:
     return isinstance(exc, FileNotFoundError)
 
 
-def _inspect_split(split: str, index: SegmentIndex, num_frames: int, check_all: bool) -> SplitReport:
+def _inspect_split(
+    split: str, index: SegmentIndex, num_frames: int, check_all: bool
+) -> tuple[SplitReport, dict[str, Any]]:
+    """Counts and problems of one split, and the shapes of its first readable sample."""
     rep = SplitReport(split, len(index.segments))
     for task, names in index.classes.items():
         rep.counts[task] = Counter(names[s.labels[task]] for s in index.segments if task in s.labels)
-    sampler = TSNSampler(num_segments=num_frames)
-    for seg in index.segments:
+    if not index.segments:
+        return rep, {}
+    first = index.segments[0]
+    modalities = ["rgb"] + [m for m, src in (("flow", first.flow), ("mmaps", first.mmaps)) if src is not None]
+    # the loader's own path (sampler, decoder, nearest motion map), test-time sampling, errors raised
+    ds = ClipDataset(index, sampler=TSNSampler(num_segments=num_frames), modalities=modalities, skip_bad=False)
+    sample: dict[str, Any] = {}
+    for i, seg in enumerate(index.segments):
         try:
             if check_all:
                 _check_files(seg)
-            _decode(seg, sampler)
+            item = ds[i]
         except DataError as exc:
             rep.problems.append(f"{seg.id}: {exc}")
-    return rep
+            continue
+        if not sample:
+            shapes = {m: (tuple(item[m].shape), str(item[m].dtype).replace("torch.", "")) for m in modalities}
+            sample = {"id": seg.id, "labels": dict(seg.labels), **shapes}
+    return rep, sample
 
 
 @lru_cache(maxsize=4096)
@@ -153,28 +164,6 @@ def _check_files(seg: Segment) -> None:
         _check_source(seg.flow.y, seg.flow.first, seg.flow.last, "y-flow")
     if seg.mmaps is not None:  # maps the reader already knows are missing are filled from neighbours
         _check_source(seg.mmaps, seg.start_frame, seg.stop_frame, "motion map", seg.meta.get("missing_mmaps", ""))
-
-
-def _decode(seg: Segment, sampler: TSNSampler) -> dict[str, Any]:
-    """Decode the test-time frames of a segment through the loading path; returns the tensors."""
-    rng = np.random.default_rng(0)  # unused: test-time sampling is deterministic
-    numbers = sampler(seg.start_frame, seg.stop_frame, train=False, rng=rng).tolist()
-    out: dict[str, Any] = {"rgb": read_rgb(seg, numbers)}
-    if seg.flow is not None:
-        flow_numbers = sampler(seg.flow.first, seg.flow.last, train=False, rng=rng).tolist()
-        out["flow"] = read_flow(seg.flow, flow_numbers)
-    if seg.mmaps is not None:
-        out["mmaps"] = read_mmaps(seg.mmaps, nearest_maps(seg, numbers))
-    return out
-
-
-def _sample_shapes(seg: Segment, num_frames: int) -> dict[str, Any]:
-    try:
-        tensors = _decode(seg, TSNSampler(num_segments=num_frames))
-    except DataError as exc:
-        return {"id": seg.id, "error": str(exc)}
-    shapes = {k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in tensors.items()}
-    return {"id": seg.id, "labels": dict(seg.labels), **shapes}
 
 
 def format_report(report: InspectReport, *, max_classes: int = 12) -> str:
