@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from egoaction import __version__
+from egoaction.cli_engine import add_engine_commands
 
 FORMATS = ("epic100", "gtea61", "ucf101")
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     _add_prepare(sub)
     _add_data(sub)
+    add_engine_commands(sub)
     return parser
 
 

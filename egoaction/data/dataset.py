@@ -258,6 +258,7 @@ class ClipDataModule(L.LightningDataModule):
         size: int = 224,
         resize: int = 256,
         augment: bool = True,
+        augmentation: dict[str, Any] | None = None,
         test_clips: int = 1,
         test_crops: int = 1,
         batch_size: int = 8,
@@ -279,7 +280,8 @@ class ClipDataModule(L.LightningDataModule):
         self.modalities = tuple(modalities)
         self.sampler = make_sampler(sampler, num_frames=num_frames, stride=frame_stride)
         self.flow_sampler = FlowStackSampler(num_stacks=flow_stacks, stack_len=flow_stack_len)
-        train_tf = TrainTransform(size=size) if augment else TestTransform(size=size, resize=resize)
+        test_tf = TestTransform(size=size, resize=resize)
+        train_tf = TrainTransform(size=size, **(augmentation or {})) if augment else test_tf
         self.transforms = {
             "train": train_tf,
             "val": TestTransform(size=size, resize=resize, num_crops=test_crops),

@@ -1,0 +1,1 @@
+"""The engine: Lightning module, callbacks, checkpoints, and the train / evaluate / predict entry points."""

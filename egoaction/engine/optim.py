@@ -1,0 +1,89 @@
+"""Optimisers with a backbone learning-rate factor, and the learning-rate schedules of the seed recipes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from egoaction.config import OptimConfig, ScheduleConfig
+
+
+def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, object]]:
+    """Trainable parameters split into backbone (lr x backbone_lr_factor) and the rest (heads, temporal modules).
+
+    Parameters frozen for good (first N stages) are left out; parameters frozen only until a later epoch
+    (progressive unfreezing) must still be trainable here, so build the optimiser before freezing them."""
+    backbone: list[nn.Parameter] = []
+    rest: list[nn.Parameter] = []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (backbone if name.startswith("backbone.") else rest).append(p)
+    groups = [{"params": rest, "lr": cfg.lr, "name": "head"}]
+    if backbone:
+        groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_factor, "name": "backbone"})
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(groups: Iterable[dict[str, object]], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD (momentum, optional Nesterov), Adam or AdamW with the config's weight decay."""
+    groups = list(groups)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
+    if cfg.name == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+@dataclass
+class LrFactor:
+    """Multiplier of the base lr at scheduler step ``t`` (a step is a batch or an epoch, by ``interval``).
+
+    ``units_per_epoch`` converts the config's epoch-based warmup and milestones into scheduler steps."""
+
+    name: str
+    total: int
+    units_per_epoch: float
+    warmup_epochs: float = 0.0
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    min_factor: float = 0.0
+
+    def __call__(self, t: int) -> float:
+        """Linear warmup from 1/warmup to 1, then cosine to ``min_factor``, step decay or constant."""
+        warmup = round(self.warmup_epochs * self.units_per_epoch)
+        if t < warmup:
+            return (t + 1) / warmup
+        if self.name == "cosine":
+            span = max(1, self.total - warmup)
+            progress = min(1.0, (t - warmup) / span)
+            return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if self.name == "multistep":
+            passed = sum(t >= round(m * self.units_per_epoch) for m in self.milestones)
+            return float(self.gamma**passed)
+        return 1.0
+
+
+def build_schedule(
+    optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, *, max_epochs: int, steps_per_epoch: int
+) -> dict[str, object]:
+    """A Lightning lr_scheduler config: LambdaLR over steps or epochs as ``cfg.interval`` says."""
+    per_step = cfg.interval == "step"
+    units = float(steps_per_epoch) if per_step else 1.0
+    factor = LrFactor(
+        name=cfg.name,
+        total=int(max_epochs * units),
+        units_per_epoch=units,
+        warmup_epochs=cfg.warmup_epochs,
+        milestones=tuple(cfg.milestones),
+        gamma=cfg.gamma,
+        min_factor=cfg.min_lr_factor,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return {"scheduler": scheduler, "interval": cfg.interval, "frequency": 1}

@@ -1,0 +1,120 @@
+"""2D CNN backbones for frame-level models, and offline pretrained-weight loading.
+
+Weights never download at run time (DESIGN.md §8): ``pretrained="imagenet"`` reads torchvision's
+IMAGENET1K_V1 file from the local torch hub cache, where ``torch.hub.load_state_dict_from_url`` would have put
+it, and any other string is a path to a ``.pth`` / ``.pt`` state dict.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import Tensor, nn
+from torchvision import models as tvm
+
+__all__ = ["imagenet_weights_path", "load_backbone_weights", "read_state_dict", "resnet_backbone", "split_stages"]
+
+_RESNETS: dict[int, tuple[Callable[..., tvm.ResNet], str]] = {
+    18: (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1.url),
+    34: (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1.url),
+    50: (tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V1.url),
+    101: (tvm.resnet101, tvm.ResNet101_Weights.IMAGENET1K_V1.url),
+}
+# prefixes that wrappers add to parameter names (DataParallel/DDP "module.", Lightning modules "model.")
+_WRAPPERS = ("module.", "model.")
+_SHOW = 5
+
+
+def resnet_backbone(depth: int, *, pretrained: str | None = None) -> tuple[tvm.ResNet, int]:
+    """A torchvision ResNet whose fc is Identity, so it maps (N, 3, H, W) -> (N, D), and D (512 or 2048).
+
+    ``pretrained``: None (random init), ``"imagenet"`` (local torch hub cache only) or a path to a state dict.
+    """
+    if depth not in _RESNETS:
+        raise ValueError(f"ResNet depth must be one of {sorted(_RESNETS)}, got {depth!r}")
+    build, url = _RESNETS[depth]
+    net = build(weights=None)
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    if pretrained is not None:
+        path = imagenet_weights_path(url) if pretrained == "imagenet" else Path(pretrained)
+        load_backbone_weights(net, read_state_dict(path), source=path)
+    return net, dim
+
+
+def imagenet_weights_path(url: str) -> Path:
+    """The cached weights file for ``url``; FileNotFoundError saying where to put it if it is not there."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ImageNet weights not found at {path}; egoaction never downloads at run time. On a machine with "
+            f"network, fetch {url} and copy it to {path} (or point TORCH_HOME at a folder whose hub/checkpoints/ "
+            "holds it), or pass pretrained=None"
+        )
+    return path
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """The tensors of a .pth/.pt file: a state dict, or a dict holding one under "state_dict" or "model"."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights file {path} does not exist (expected a .pth/.pt state dict)")
+    try:
+        # weights_only: a weights file must not be able to run code when loaded
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read it as a PyTorch state dict ({err})") from None
+    for key in ("state_dict", "model"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state dict (name -> tensor), or a dict holding one under 'state_dict'")
+    return dict(obj)
+
+
+def _strip_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Keys without wrapper prefixes; of a whole-model checkpoint only its ``backbone.`` part is kept."""
+    out = {}
+    for key, value in state.items():
+        while key.startswith(_WRAPPERS):
+            key = key.split(".", 1)[1]
+        out[key] = value
+    if any(k.startswith("backbone.") for k in out):
+        out = {k.removeprefix("backbone."): v for k, v in out.items() if k.startswith("backbone.")}
+    return out
+
+
+def load_backbone_weights(net: nn.Module, state: Mapping[str, Tensor], *, source: str | Path) -> None:
+    """Copy ``state`` into ``net`` (classifier ``fc.*`` ignored); ValueError naming bad keys and ``source``."""
+    state = {k: v for k, v in _strip_prefixes(state).items() if not k.startswith("fc.")}
+    expected = net.state_dict()
+    # checkpoints saved before BatchNorm counted its batches lack these counters; they are not weights
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+        for k, v in state.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    problems = [
+        f"{what} ({len(keys)}): {keys[:_SHOW]}"
+        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong))
+        if keys
+    ]
+    if problems:
+        raise ValueError(f"{source}: weights do not fit {type(net).__name__} backbone; " + "; ".join(problems))
+    net.load_state_dict(state, strict=False)
+
+
+def split_stages(backbone: nn.Module) -> list[nn.Module]:
+    """Stages of a backbone from stem to last; ResNet -> [conv1+bn1, layer1, layer2, layer3, layer4]."""
+    if isinstance(backbone, tvm.ResNet):
+        stem = nn.ModuleList([backbone.conv1, backbone.bn1])
+        return [stem, backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4]
+    raise NotImplementedError(
+        f"no stage split known for a {type(backbone).__name__} backbone; override VideoModel.backbone_stages()"
+    )

@@ -1,0 +1,69 @@
+"""The contract every egoaction model follows: :class:`VideoModel`.
+
+A model reads a batch dict (``batch["rgb"]`` float32, normalised, (B, T, 3, H, W); other modalities as the
+data contract in DESIGN.md §3 describes) and returns a dict with one logits tensor (B, num_classes) per task
+of its task spec, plus optional named auxiliary outputs. Backbone parameters live under ``backbone.`` so the
+engine can give them their own learning rate; ``backbone_stages()`` lists the backbone's stages from the
+stem to the last, for freezing the first N of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from egoaction.models.backbones import split_stages
+
+__all__ = ["VideoModel", "check_task_spec"]
+
+
+def check_task_spec(task_spec: dict[str, int]) -> dict[str, int]:
+    """A copy of ``task_spec`` after checking it maps identifier task names to class counts >= 1."""
+    if not isinstance(task_spec, dict) or not task_spec:
+        raise ValueError(f"task_spec must be a non-empty dict task -> number of classes, got {task_spec!r}")
+    for task, classes in task_spec.items():
+        # task names become module and output names, so they must be plain identifiers
+        if not isinstance(task, str) or not task.isidentifier():
+            raise ValueError(f"task_spec key {task!r} must be an identifier such as 'verb' or 'action'")
+        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+            raise ValueError(f"task_spec[{task!r}] must be a number of classes >= 1, got {classes!r}")
+    return dict(task_spec)
+
+
+class VideoModel(nn.Module):
+    """Base class of every registered model: ``forward(batch) -> {task: logits (B, C), aux_name: tensor}``.
+
+    Subclasses call ``super().__init__(task_spec, modalities=...)``, assign ``self.backbone`` and implement
+    ``forward``; they override ``backbone_stages`` when the backbone is not a torchvision ResNet.
+    ``spec`` is filled by :func:`egoaction.models.create_model` with the name and kwargs that rebuild the model.
+    """
+
+    backbone: nn.Module
+
+    def __init__(self, task_spec: dict[str, int], *, modalities: tuple[str, ...] = ("rgb",)) -> None:
+        super().__init__()
+        self.task_spec: dict[str, int] = check_task_spec(task_spec)
+        self.modalities: tuple[str, ...] = tuple(modalities)
+        self.spec: dict[str, Any] = {}
+
+    def backbone_stages(self) -> list[nn.Module]:
+        """The backbone's stages in order, stem first (ResNet: [conv1+bn1, layer1, ..., layer4])."""
+        return split_stages(self.backbone)
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Logits per task, (B, num_classes), plus optional auxiliary outputs."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(batch)")
+
+    def read_input(self, batch: dict[str, Tensor], key: str, *, ndim: int = 5) -> Tensor:
+        """``batch[key]`` after checking it is present with ``ndim`` dims, e.g. rgb (B, T, 3, H, W)."""
+        if key not in batch:
+            raise KeyError(f"{type(self).__name__} reads batch[{key!r}]; the batch has keys {sorted(batch)}")
+        x = batch[key]
+        if x.ndim != ndim:
+            raise ValueError(f"{type(self).__name__}: batch[{key!r}] must have {ndim} dims, got {tuple(x.shape)}")
+        return x
+
+    def extra_repr(self) -> str:
+        """Task spec and modalities, shown in ``print(model)``."""
+        return f"task_spec={self.task_spec}, modalities={self.modalities}"
