@@ -24,9 +24,12 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
+# Synthetic EPIC-format kitchen -> train configs/demo.yaml -> evaluate (official EPIC metrics) -> report.
 demo: $(STAMP)
 	$(BIN)/egoaction synth --format epic100 --preset small --seed 0 --overwrite data/synth-epic100
-	$(BIN)/egoaction data inspect --format epic100 --root data/synth-epic100
+	$(BIN)/egoaction train configs/demo.yaml --overwrite
+	$(BIN)/egoaction evaluate runs/demo
+	$(BIN)/egoaction report runs/demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,8 +14,6 @@ def _train(args: argparse.Namespace) -> int:
     config = args.config
     if config is None and args.resume is not None:
         config = args.resume / "config.yaml"
-    if config is None:
-        raise ValueError("train needs a CONFIG file (or --resume RUN_DIR)")
     cfg = load_config(config, args.set)
     run_dir = train(cfg, resume=args.resume, init_from_ckpt=args.init_from, overwrite=args.overwrite)
     print(f"run directory: {run_dir}")
