@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+
+from egoaction.atomic import write_text_atomic
 
 
 def _number(value: Any) -> float | None:
@@ -33,9 +34,7 @@ class MetricsFile(L.Callback):
         if trainer.global_rank != 0 or not self.path.exists():
             return
         keep = [line for line in self.path.read_text().splitlines() if _epoch_of(line) < trainer.current_epoch]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(line + "\n" for line in keep))
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int

@@ -4,10 +4,8 @@ views, and the overfitting gap (the same metrics on the training split in eval m
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from egoaction.atomic import atomic_path, write_text_atomic
 from egoaction.config import ExperimentConfig, from_dict
-from egoaction.data.dataset import BadSampleCounter, ClipDataset, EpochSampler, collate
+from egoaction.data.dataset import BadSampleCounter, ClipDataModule, ClipDataset, EpochSampler, collate
 from egoaction.data.formats import read_index
 from egoaction.data.segment import SegmentIndex
 from egoaction.engine.checkpoint import load_model, resolve_checkpoint
@@ -86,15 +85,9 @@ def predict_logits(
     }
 
 
-def _split_name(cfg: ExperimentConfig, split: str) -> str:
-    dm = datamodule(cfg)
-    return dm.splits.get(split, split)
-
-
-def eval_dataset(cfg: ExperimentConfig, split: str, clips: int, crops: int) -> tuple[ClipDataset, SegmentIndex]:
-    """The test-mode ClipDataset of any split (train included, without augmentation) with ``clips``x``crops`` views."""
-    dm = datamodule(cfg, test_clips=clips, test_crops=crops)
-    index = read_index(cfg.data.format, cfg.data.root, split, **dm.reader_options)
+def eval_dataset(dm: ClipDataModule, split: str) -> tuple[ClipDataset, SegmentIndex]:
+    """The test-mode ClipDataset of any split (train included, without augmentation), with the DataModule's views."""
+    index = read_index(dm.format, dm.root, split, **dm.reader_options)
     ds = ClipDataset(
         index,
         sampler=dm.sampler,
@@ -102,8 +95,8 @@ def eval_dataset(cfg: ExperimentConfig, split: str, clips: int, crops: int) -> t
         train=False,
         modalities=dm.modalities,
         flow_sampler=dm.flow_sampler,
-        num_clips=clips,
-        seed=cfg.trainer.seed,
+        num_clips=dm.test_clips,
+        seed=dm.seed,
     )
     return ds, index
 
@@ -129,12 +122,13 @@ def evaluate(
     clips, crops = parse_views(views or cfg.eval.views)
     dev = pick_device(device)
     model.to(dev).to(memory_format=torch.channels_last)
-    names = [_split_name(cfg, split)]
-    if (cfg.eval.gap if gap is None else gap) and names[0] != _split_name(cfg, "train"):
-        names.append(_split_name(cfg, "train"))
+    dm = datamodule(cfg, test_clips=clips, test_crops=crops)
+    names = [dm.splits.get(split, split)]
+    if (cfg.eval.gap if gap is None else gap) and names[0] != dm.splits["train"]:
+        names.append(dm.splits["train"])
     results = {}
     for name in names:
-        ds, index = eval_dataset(cfg, name, clips, crops)
+        ds, index = eval_dataset(dm, name)
         loader = DataLoader(
             ds,
             batch_size=batch_size or cfg.data.batch_size,
@@ -226,16 +220,10 @@ def write_scores(folder: Path, out: dict[str, Any], index: SegmentIndex) -> Path
         write_submission(path, ScoreSet(ids, logits["verb"], logits["noun"], None, {}))
         return path
     path = folder / "scores.npz"
-    fd, tmp = tempfile.mkstemp(prefix=".scores.", suffix=".npz", dir=folder)
-    with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.savez(f, ids=np.array(ids), **{f"logits_{t}": v for t, v in logits.items()})
-    os.replace(tmp, path)
     return path
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, allow_nan=False)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False))

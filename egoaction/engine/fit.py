@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,8 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from egoaction.config import ConfigError, ExperimentConfig, dump_yaml, from_dict, to_dict
+from egoaction.atomic import write_text_atomic
+from egoaction.config import ConfigError, ExperimentConfig, dump_yaml, to_dict
 from egoaction.data.dataset import ClipDataModule
 from egoaction.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from egoaction.engine.callbacks import MetricsFile
@@ -115,30 +115,10 @@ def run_directory(cfg: ExperimentConfig, *, resume: Path | None, overwrite: bool
 
 
 def _remove(path: Path) -> None:
-    import shutil
-
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def load_run_config(run_dir: Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """The resolved config saved in a run directory."""
-    import yaml
-
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: not an egoaction run directory")
-    return from_dict(yaml.safe_load(path.read_text()), source=str(path))
 
 
 def build_trainer(cfg: ExperimentConfig, run_dir: Path, extra_callbacks: list[L.Callback] | None = None) -> L.Trainer:
@@ -220,7 +200,7 @@ def train(
     )
     text = dump_yaml(cfg)
     print(f"egoaction: run directory {run_dir}\n--- resolved config ---\n{text}---", file=sys.stderr)
-    _write_text_atomic(run_dir / "config.yaml", text)
+    write_text_atomic(run_dir / "config.yaml", text)
     trainer = build_trainer(cfg, run_dir, callbacks)
     ckpt_path = run_dir / "checkpoints" / "last.ckpt" if resume_dir is not None else None
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)

@@ -12,12 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from egoaction.config import LossConfig, OptimConfig, ScheduleConfig
+from egoaction.engine.checkpoint import INFO_KEY
 from egoaction.engine.inputs import average_views, model_inputs, to_channels_last
 from egoaction.engine.optim import build_optimizer, build_schedule, param_groups
 from egoaction.models.base import VideoModel
 from egoaction.models.freeze import freeze_stages, set_batchnorm_mode
-
-INFO_KEY = "egoaction"
 
 
 class ActionModule(L.LightningModule):

@@ -12,6 +12,7 @@ from egoaction.data.formats.epic100 import (
     NOUN_CLASSES,
     VERB_CLASSES,
     read_class_names,
+    read_table,
     read_tail_classes,
     read_unseen_participants,
 )
@@ -48,12 +49,7 @@ def _class_column(path: Path, table: pd.DataFrame, column: str, num_classes: int
 def read_labels(path: str | Path, num_verbs: int, num_nouns: int) -> pd.DataFrame:
     """narration_id, participant_id (str) and verb_class, noun_class (int) of an EPIC annotation CSV."""
     path = Path(path)
-    if not path.is_file():
-        raise FormatError(path, "annotation file not found (expected an EPIC_100_*.csv with labels)")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in NEEDED_COLUMNS if c not in table.columns]
-    if missing:
-        raise FormatError(path, f"missing column(s) {missing} (expected {', '.join(NEEDED_COLUMNS)})", line=1)
+    table = read_table(path, NEEDED_COLUMNS)
     if table.empty:
         raise FormatError(path, "no segments (expected at least one labelled row)")
     duplicated = table["narration_id"].duplicated()

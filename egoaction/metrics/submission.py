@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
-import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from egoaction.atomic import atomic_path
 from egoaction.data.errors import DataError
 from egoaction.metrics.epic import ACTION_VERB_MULTIPLIER, TOP_N
 
@@ -107,19 +106,12 @@ def _results(scores: ScoreSet) -> dict[str, dict[str, dict[str, float]]]:
 
 def _atomic_write(path: Path, text: str, as_zip: bool) -> None:
     """Write ``text`` (zipped as test.json if ``as_zip``) to a temporary file beside ``path``, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if as_zip:
-                with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=5) as zf:
-                    zf.writestr(ZIP_MEMBER, text)
-            else:
-                f.write(text.encode("utf-8"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        if as_zip:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=5) as zf:
+                zf.writestr(ZIP_MEMBER, text)
+        else:
+            f.write(text.encode("utf-8"))
 
 
 def write_submission(
@@ -154,7 +146,7 @@ def write_submission(
 
 
 class _DuplicateKeyError(ValueError):
-    pass
+    """A JSON object repeats a key (json.loads would silently keep the last one)."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

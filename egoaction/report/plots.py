@@ -6,7 +6,6 @@ and no figure outlives its function.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from egoaction.atomic import atomic_path
 
 # Above this many classes tick labels overlap even at the largest figure size, so they are dropped.
 MAX_LABELLED_CLASSES = 100
@@ -176,10 +177,6 @@ def _label_inches(names: Sequence[str], fontsize: float) -> float:
 def _save(fig: Figure, path: str | Path) -> Path:
     """Write the figure as PNG through a temporary file, so a reader never sees half a PNG."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from egoaction.atomic import write_text_atomic
 from egoaction.report import plots
 
 CONFIG_KEYS = ("name", "model.name", "data.format", "data.root", "optim.", "schedule.name", "trainer.max_epochs")
@@ -542,10 +542,4 @@ def _inline_html(text: str) -> str:
 
 def _write_text(path: Path, text: str) -> Path:
     """Write text through a temporary file and os.replace, so readers never see a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text_atomic(path, text)

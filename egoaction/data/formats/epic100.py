@@ -208,7 +208,7 @@ class _RowChecker:
         return value
 
 
-def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Read an annotation CSV as strings (empty cells stay ''), checking that every needed column is there."""
     if not path.is_file():
         raise FormatError(path, "annotation file not found (pass annotations=<folder with the EPIC_100_*.csv>)")
@@ -288,7 +288,7 @@ def read_epic100(
     verbs, nouns = read_class_names(ann / VERB_CLASSES), read_class_names(ann / NOUN_CLASSES)
     path = ann / SPLIT_FILES[split]
     labelled = split != "test"
-    table = _read_table(path, TIMESTAMP_COLUMNS + (LABEL_COLUMNS if labelled else ()))
+    table = read_table(path, TIMESTAMP_COLUMNS + (LABEL_COLUMNS if labelled else ()))
     check = _RowChecker(path, len(verbs), len(nouns))
     sources = _Sources(root)
     segments: list[Segment] = []
