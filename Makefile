@@ -26,7 +26,7 @@ test: lint typecheck
 
 # Synthetic EPIC-format kitchen -> train configs/demo.yaml -> evaluate (official EPIC metrics) -> report.
 demo: $(STAMP)
-	$(BIN)/egoaction synth --format epic100 --preset small --seed 0 --overwrite data/synth-epic100
+	$(BIN)/egoaction synth --format epic100 --preset small --seed 0 --no-flow --overwrite data/synth-epic100
 	$(BIN)/egoaction train configs/demo.yaml --overwrite
 	$(BIN)/egoaction evaluate runs/demo
 	$(BIN)/egoaction report runs/demo

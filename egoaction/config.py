@@ -50,8 +50,8 @@ class DataConfig:
     frame_stride: int = 2
     flow_stacks: int = 1
     flow_stack_len: int = 5
-    size: int = 224
-    resize: int = 256
+    size: int | tuple[int, int] = 224  # S (square crops) or [height, width]
+    resize: int = 256  # short side before cropping
     augment: bool = True
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     batch_size: int = 8

@@ -35,6 +35,7 @@ def test_overrides_are_typed_yaml_values() -> None:
     assert cfg.optim.lr == pytest.approx(1e-4)
     assert cfg.schedule.milestones == [10, 20]
     assert cfg.trainer.gradient_clip_norm == 20.0 and isinstance(cfg.trainer.gradient_clip_norm, float)
+    assert load_config(None, ["data.size=[112, 196]"]).data.size == (112, 196)  # a non-square crop
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,7 @@ def test_overrides_are_typed_yaml_values() -> None:
         ("trainer.max_epochs=ten", "trainer.max_epochs = 'ten': expected int"),
         ("optim.name=rmsprop", "expected one of 'sgd', 'adam', 'adamw'"),
         ("data.modalities=rgb", "data.modalities = 'rgb': expected list[str]"),
+        ("data.size=[112, 196, 3]", "data.size = [112, 196, 3]: expected int | tuple[int, int]"),
         ("trainer.deterministic=maybe", "expected bool"),
         ("optim.lr", "expected KEY=VALUE"),
     ],
@@ -64,7 +66,7 @@ def test_unknown_key_in_file_names_the_file(tmp_path: Path) -> None:
 
 
 def test_resolved_config_round_trips() -> None:
-    cfg = load_config(None, ["model.kwargs={dropout: 0.2}", "optim.betas=[0.8, 0.99]"])
+    cfg = load_config(None, ["model.kwargs={dropout: 0.2}", "optim.betas=[0.8, 0.99]", "data.size=[48, 84]"])
     again = from_dict(yaml.safe_load(dump_yaml(cfg)))
     assert again == cfg
 

@@ -255,7 +255,7 @@ class ClipDataModule(L.LightningDataModule):
         frame_stride: int = 2,
         flow_stacks: int = 1,
         flow_stack_len: int = 5,
-        size: int = 224,
+        size: int | tuple[int, int] = 224,
         resize: int = 256,
         augment: bool = True,
         augmentation: dict[str, Any] | None = None,

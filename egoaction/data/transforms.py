@@ -32,6 +32,15 @@ MODALITIES = ("rgb", "flow", "mmaps")
 BILINEAR = F.InterpolationMode.BILINEAR
 
 Box = tuple[float, float, float, float]  # top, left, height, width as fractions of the frame
+Size = int | tuple[int, int]  # an output side S (square) or (height, width)
+
+
+def hw(size: Size | Sequence[int]) -> tuple[int, int]:
+    """(height, width) of an output size given as S (square) or (height, width)."""
+    pair = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
+    return pair[0], pair[1]
 
 
 class ClipTransform(Protocol):
@@ -72,12 +81,12 @@ def _reference_size(sample: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
-def _resized_crop(x: torch.Tensor, box: Box, size: int) -> torch.Tensor:
-    """Crop the relative ``box`` of (..., C, h, w) frames and resize it to (size, size)."""
+def _resized_crop(x: torch.Tensor, box: Box, size: tuple[int, int]) -> torch.Tensor:
+    """Crop the relative ``box`` of (..., C, h, w) frames and resize it to ``size`` (height, width)."""
     h, w = x.shape[-2:]
     top, left = round(box[0] * h), round(box[1] * w)
     height, width = max(1, round(box[2] * h)), max(1, round(box[3] * w))
-    return F.resized_crop(x, top, left, height, width, [size, size], interpolation=BILINEAR, antialias=True)
+    return F.resized_crop(x, top, left, height, width, list(size), interpolation=BILINEAR, antialias=True)
 
 
 def _rotate(x: torch.Tensor, angle: float) -> torch.Tensor:
@@ -136,12 +145,21 @@ def _choice(rng: torch.Generator, n: int) -> int:
 
 
 def multiscale_box(
-    height: int, width: int, scales: Sequence[float], rng: torch.Generator, *, max_distort: int = 1
+    height: int,
+    width: int,
+    scales: Sequence[float],
+    rng: torch.Generator,
+    *,
+    max_distort: int = 1,
+    aspect: float = 1.0,
 ) -> tuple[int, int, int, int]:
-    """TSN's GroupMultiScaleCrop box (top, left, h, w): sides base*scale (base = short side), scale indices
-    at most ``max_distort`` apart, at one of 5 positions (4 corners, centre)."""
-    sides = [max(1, int(min(height, width) * s)) for s in scales]
-    pairs = [(h, w) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= max_distort]
+    """TSN's GroupMultiScaleCrop box (top, left, h, w): sides base*scale, scale indices at most
+    ``max_distort`` apart, at one of 5 positions (4 corners, centre). The base is the largest box of the
+    output's ``aspect`` (height / width) inside the frame: the short side squared for square outputs."""
+    base_h, base_w = (width * aspect, width) if width * aspect <= height else (height, height / aspect)
+    sides_h = [max(1, int(base_h * s)) for s in scales]
+    sides_w = [max(1, int(base_w * s)) for s in scales]
+    pairs = [(h, w) for i, h in enumerate(sides_h) for j, w in enumerate(sides_w) if abs(i - j) <= max_distort]
     crop_h, crop_w = pairs[_choice(rng, len(pairs))]
     dy, dx = height - crop_h, width - crop_w
     top, left = [(0, 0), (0, dx), (dy, 0), (dy, dx), (dy // 2, dx // 2)][_choice(rng, 5)]
@@ -192,21 +210,21 @@ _NEUTRAL = (1.0, 1.0, 1.0, 0.0)  # the factor of each colour op that changes not
 class TrainTransform:
     """Training augmentation with one parameter draw per clip.
 
-    Order: multi-scale corner crop resized to ``size`` (TSN's GroupMultiScaleCrop), horizontal flip
+    Order: multi-scale corner crop resized to ``size`` (S or (H, W); TSN's GroupMultiScaleCrop), horizontal flip
     (x-flow negated when ``flip_flow``), rotation uniform in [-rotation, rotation] degrees (flow vectors
     rotate with the field; fill 128 for flow, 0 for rgb and maps), colour jitter with probability
     ``jitter_p`` (brightness, contrast, saturation, hue in a random order, as torchvision's ColorJitter;
     hue by :func:`shift_hue`), grayscale with ``grayscale_p``, random erasing with ``erasing_p`` (same
     rectangle on every frame, filled with ``erasing_fill``: the ImageNet mean, which normalises to 0).
     Photometric ops and erasing touch rgb only; a 0 disables an op. Motion maps come out ``mmaps_size``
-    square (default ``size``). ``draw`` and ``apply`` split the two steps for callers that need the params.
+    (default ``size``). ``draw`` and ``apply`` split the two steps for callers that need the params.
     """
 
     num_crops = 1
 
     def __init__(
         self,
-        size: int = 224,
+        size: Size = 224,
         scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
         flip_p: float = 0.5,
         rotation: float = 15.0,
@@ -220,11 +238,11 @@ class TrainTransform:
         erasing_scale: tuple[float, float] = (0.02, 0.33),
         erasing_ratio: tuple[float, float] = (0.3, 3.3),
         erasing_fill: tuple[int, int, int] = (124, 116, 104),
-        mmaps_size: int | None = None,
+        mmaps_size: Size | None = None,
     ) -> None:
         if not scales or not all(0 < s <= 1 for s in scales):
             raise ValueError(f"scales must be in (0, 1], got {tuple(scales)}")
-        self.size = size
+        self.size = hw(size)
         self.scales = tuple(scales)
         self.flip_p = flip_p
         self.rotation = rotation
@@ -237,11 +255,12 @@ class TrainTransform:
         self.erasing_scale = erasing_scale
         self.erasing_ratio = erasing_ratio
         self.erasing_fill = erasing_fill
-        self.mmaps_size = mmaps_size or size
+        self.mmaps_size = hw(mmaps_size or size)
 
     def draw(self, height: int, width: int, rng: torch.Generator) -> ClipParams:
         """Draw one clip's parameters for frames of (height, width) on the reference grid."""
-        top, left, h, w = multiscale_box(height, width, self.scales, rng, max_distort=self.max_distort)
+        aspect = self.size[0] / self.size[1]
+        top, left, h, w = multiscale_box(height, width, self.scales, rng, max_distort=self.max_distort, aspect=aspect)
         flip = _chance(rng, self.flip_p)
         angle = _uniform(rng, -self.rotation, self.rotation) if self.rotation > 0 else 0.0
         jitter = None
@@ -258,12 +277,12 @@ class TrainTransform:
         grayscale = _chance(rng, self.grayscale_p)
         erase = None
         if _chance(rng, self.erasing_p):
-            erase = erasing_box(self.size, self.size, rng, scale=self.erasing_scale, ratio=self.erasing_ratio)
+            erase = erasing_box(*self.size, rng, scale=self.erasing_scale, ratio=self.erasing_ratio)
         box = (top / height, left / width, h / height, w / width)
         return ClipParams(box, flip, angle, jitter, grayscale, erase)
 
     def apply(self, sample: dict[str, Any], params: ClipParams) -> dict[str, Any]:
-        """Apply ``params`` to every modality of the sample: rgb (T, 3, S, S), flow (T', 2L, S, S), mmaps."""
+        """Apply ``params`` to every modality of the sample: rgb (T, 3, H, W), flow (T', 2L, H, W), mmaps."""
         out = dict(sample)
         if "rgb" in sample:
             out["rgb"] = self._rgb(sample["rgb"], params)
@@ -302,37 +321,44 @@ class TrainTransform:
 
 
 class TestTransform:
-    """Resize the short side to ``resize`` and crop ``size`` x ``size``: the centre (``num_crops=1``) or
-    left/centre/right (top/centre/bottom for portrait frames) with ``num_crops=3``, stacked on a new leading
-    view dim: rgb (3, T, 3, S, S). The kept box is cut and resized in one resampling step (identical to
-    resize-then-crop when ``resize`` equals the short side). Motion maps come out ``mmaps_size`` square.
+    """Resize the short side to ``resize`` and crop ``size`` (S x S, or (H, W)): the centre (``num_crops=1``)
+    or left/centre/right (top/centre/bottom for portrait frames) with ``num_crops=3``, stacked on a new leading
+    view dim: rgb (3, T, 3, H, W). The kept box is cut and resized in one resampling step (identical to
+    resize-then-crop when ``resize`` equals the short side). Motion maps come out ``mmaps_size``.
     """
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, size: int = 224, resize: int = 256, num_crops: int = 1, *, mmaps_size: int | None = None):
+    def __init__(
+        self, size: Size = 224, resize: int = 256, num_crops: int = 1, *, mmaps_size: Size | None = None
+    ) -> None:
         if num_crops not in (1, 3):
             raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
-        if size > resize:
+        self.size = hw(size)
+        if min(self.size) > resize:
             raise ValueError(f"crop size {size} is larger than the resized short side {resize}")
-        self.size = size
         self.resize = resize
         self.num_crops = num_crops
-        self.mmaps_size = mmaps_size or size
+        self.mmaps_size = hw(mmaps_size or size)
 
     def boxes(self, height: int, width: int) -> list[Box]:
         """Relative crop boxes of a (height, width) frame, as resize-then-crop (torchvision rounding) cuts."""
         short, long = min(height, width), max(height, width)
         resized_long = int(self.resize * long / short)
         rh, rw = (self.resize, resized_long) if height <= width else (resized_long, self.resize)
-        top, left = round((rh - self.size) / 2), round((rw - self.size) / 2)
+        sh, sw = self.size
+        if sh > rh or sw > rw:
+            raise ValueError(
+                f"crop {sh}x{sw} does not fit a {height}x{width} frame resized to {rh}x{rw} (short side {self.resize})"
+            )
+        top, left = round((rh - sh) / 2), round((rw - sw) / 2)
         if self.num_crops == 1:
             corners = [(top, left)]
-        elif rw >= rh:
-            corners = [(top, 0), (top, left), (top, rw - self.size)]
+        elif rw - sw >= rh - sh:
+            corners = [(top, 0), (top, left), (top, rw - sw)]
         else:
-            corners = [(0, left), (top, left), (rh - self.size, left)]
-        return [(t / rh, lft / rw, self.size / rh, self.size / rw) for t, lft in corners]
+            corners = [(0, left), (top, left), (rh - sh, left)]
+        return [(t / rh, lft / rw, sh / rh, sw / rw) for t, lft in corners]
 
     def __call__(self, sample: dict[str, Any], rng: torch.Generator | None = None) -> dict[str, Any]:
         """Crop every modality; ``rng`` is unused (test crops are deterministic)."""

@@ -40,10 +40,13 @@ class TSN(VideoModel):
         self.backbone, dim = resnet_backbone(depth, pretrained=pretrained)
         self.dropout = nn.Dropout(dropout)
         heads = {task: nn.Linear(dim, n) for task, n in self.task_spec.items()}
-        for head in heads.values():
-            # TSN's small head init keeps the first updates from swamping pretrained features
-            nn.init.normal_(head.weight, std=0.001)
-            nn.init.zeros_(head.bias)
+        if pretrained is not None:
+            for head in heads.values():
+                # TSN's small head init keeps the first updates from swamping pretrained features. From scratch
+                # it starves the backbone of gradient: val noun top-1 63 % instead of 79 % after 40 synthetic-kitchen
+                # epochs, so random backbones keep PyTorch's default Linear init.
+                nn.init.normal_(head.weight, std=0.001)
+                nn.init.zeros_(head.bias)
         self.heads = nn.ModuleDict(heads)
 
     def frame_logits(self, rgb: Tensor) -> dict[str, Tensor]:

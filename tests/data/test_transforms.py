@@ -277,3 +277,32 @@ def test_normalize_hand_computed_pixel():
     assert normalize(x, IMAGENET_MEAN, IMAGENET_STD, dtype=torch.bfloat16).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="mean/std values"):
         normalize(x, (0.5, 0.5), (0.2, 0.2))
+
+
+def test_rectangular_output_keeps_the_whole_wide_frame():
+    # a 40x72 frame, output 20x36 (the same aspect): scale 1.0 boxes cover the full frame, no side is cut
+    tf = TrainTransform(size=(20, 36), scales=(1.0,), flip_p=0.0, rotation=0.0, **GEOMETRY_ONLY)
+    x = smooth_clip(2, 40, 72)
+    out = tf({"rgb": x, "mmaps": rand_u8(2, 1, 20, 36)}, gen())
+    assert out["rgb"].shape == (2, 3, 20, 36) and out["mmaps"].shape == (2, 1, 20, 36)
+    assert torch.equal(out["rgb"], F.resize(x, [20, 36], antialias=True))
+    # smaller scales keep the output aspect: crop sides are base (40, 72) times the scale
+    scales = (1.0, 0.75, 0.5)
+    for seed in range(30):
+        top, left, h, w = multiscale_box(40, 72, scales, gen(seed), aspect=20 / 36)
+        assert h in (40, 30, 20) and w in (72, 54, 36) and top + h <= 40 and left + w <= 72
+    # a square output on the same frame is the TSN box on the short side, as before
+    assert all(multiscale_box(40, 72, (1.0,), gen(s))[2:] == (40, 40) for s in range(5))
+
+
+def test_rectangular_test_crop_is_hand_computed_and_must_fit():
+    x = rand_u8(1, 3, 40, 80)
+    # resize short side 40 (no-op) -> centre 32x64 at (4, 8)
+    assert torch.equal(TestTransform(size=(32, 64), resize=40)({"rgb": x})["rgb"], x[..., 4:36, 8:72])
+    three = TestTransform(size=(32, 64), resize=40, num_crops=3)({"rgb": x})["rgb"]
+    for view, left in enumerate((0, 8, 16)):
+        assert torch.equal(three[view], x[..., 4:36, left : left + 64])
+    with pytest.raises(ValueError, match="does not fit a 40x80 frame resized to 40x80"):
+        TestTransform(size=(32, 96), resize=40)({"rgb": x})
+    with pytest.raises(ValueError, match="size must be a positive int or"):
+        TestTransform(size=(32, 64, 3), resize=40)  # type: ignore[arg-type]

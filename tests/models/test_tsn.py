@@ -94,3 +94,15 @@ def test_missing_or_misshapen_input_names_the_key(tsn: TSN) -> None:
         tsn({"flow": clip(2)})
     with pytest.raises(ValueError, match=r"batch\['rgb'\] must have 5 dims, got \(2, 3, 48, 48\)"):
         tsn({"rgb": clip(1)[:, 0]})
+
+
+def test_head_init_is_small_only_over_pretrained_features(tmp_path) -> None:
+    # TSN's std-0.001 head suits a pretrained backbone; from scratch it starves the backbone of gradient
+    torch.manual_seed(0)
+    scratch = create_model("tsn_resnet18", {"noun": 300})
+    assert scratch.heads["noun"].weight.std() > 0.01  # PyTorch's default Linear init, bound 1/sqrt(512)
+    path = tmp_path / "backbone.pth"
+    torch.save(scratch.backbone.state_dict(), path)
+    tuned = create_model("tsn_resnet18", {"noun": 300}, pretrained=str(path))
+    assert tuned.heads["noun"].weight.std().item() == pytest.approx(0.001, rel=0.05)
+    assert not tuned.heads["noun"].bias.any()

@@ -173,3 +173,16 @@ def test_existing_output_is_not_overwritten_silently(tmp_path):
     (tmp_path / "ds").mkdir()
     with pytest.raises(FileExistsError, match="--overwrite"):
         synthesize("epic100", tmp_path / "ds", preset="tiny")
+
+
+def test_epic_without_flow_has_the_same_frames_and_annotations_and_no_flow(tmp_path):
+    synthesize("epic100", tmp_path / "full", preset="tiny", seed=2, workers=1)
+    synthesize("epic100", tmp_path / "rgb", preset="tiny", seed=2, workers=1, flow=False)
+    assert not list((tmp_path / "rgb").glob("P*/flow_frames"))
+    assert list((tmp_path / "full").glob("P*/flow_frames/*/u/frame_*.jpg"))
+    for csv in ("EPIC_100_train.csv", "EPIC_100_validation.csv"):
+        assert (tmp_path / "rgb" / csv).read_bytes() == (tmp_path / "full" / csv).read_bytes()
+    frames = sorted(p.relative_to(tmp_path / "full") for p in (tmp_path / "full").glob("P*/rgb_frames/*/*.jpg"))
+    assert frames == sorted(p.relative_to(tmp_path / "rgb") for p in (tmp_path / "rgb").glob("P*/rgb_frames/*/*.jpg"))
+    with pytest.raises(ValueError, match="epic100 only"):
+        synthesize("gtea61", tmp_path / "g", preset="tiny", flow=False)

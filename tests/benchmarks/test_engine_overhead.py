@@ -1,0 +1,45 @@
+"""The overhead benchmark compares like with like: its plain loop must train exactly as egoaction's engine does."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from egoaction.models import create_model
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "engine_overhead.py"
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("engine_overhead", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["engine_overhead"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plain_loop_and_engine_reach_the_same_weights(tmp_path):
+    bench = load_script()
+    cfg = bench.bench_config(epochs=2, device="cpu", precision="32")
+    data = bench.loader(bench.make_batches(count=3, batch=2, frames=2, size=32))
+    torch.manual_seed(0)
+    base = create_model("tsn_resnet18", task_spec=bench.TASKS, dropout=0.0)
+    plain, ego = copy.deepcopy(base), copy.deepcopy(base)
+    times = bench.plain_loop(plain, cfg, data, torch.device("cpu"))
+    ego_times, boundaries = bench.egoaction_loop(ego, cfg, data, tmp_path / "run")
+    assert len(times) == len(ego_times) == 2 and all(t > 0 for t in times + ego_times)
+    assert len(boundaries) == 1  # between the two epochs: the checkpoint writes
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    moved = False
+    for (name, p), q, b in zip(plain.named_parameters(), ego.parameters(), base.parameters(), strict=True):
+        moved |= not torch.equal(p, b)
+        assert torch.allclose(p, q, atol=1e-5, rtol=1e-4), name
+    assert moved  # the step did train
+    for (name, p), q in zip(plain.named_buffers(), ego.buffers(), strict=True):
+        assert torch.allclose(p.float(), q.float(), atol=1e-5, rtol=1e-4), name
