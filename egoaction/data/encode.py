@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from egoaction.atomic import atomic_path
 
 # container suffix -> (codec, pixel format, extra options); XVID tag as in UCF101's .avi files
 CODECS = {
@@ -26,22 +27,17 @@ def write_video(frames: np.ndarray, path: str | Path, *, fps: float, gop: int | 
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {frames.shape}")
     codec, pix_fmt, options = CODECS[suffix]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with av.open(str(tmp), mode="w", format="mp4" if suffix == ".mp4" else "avi") as container:
-            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-            assert isinstance(stream, av.video.stream.VideoStream)
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = pix_fmt
-            stream.options = dict(options)
-            if gop is not None:
-                stream.codec_context.gop_size = gop
-            if suffix == ".avi":
-                stream.codec_context.codec_tag = "XVID"
-            for rgb in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
-            container.mux(stream.encode(None))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    container_format = "mp4" if suffix == ".mp4" else "avi"
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        assert isinstance(stream, av.video.stream.VideoStream)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = pix_fmt
+        stream.options = dict(options)
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        if suffix == ".avi":
+            stream.codec_context.codec_tag = "XVID"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        container.mux(stream.encode(None))

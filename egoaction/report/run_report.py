@@ -100,8 +100,8 @@ def write_report(run_dir: str | Path) -> Path:
     figures = _write_figures(run, out)
     _remove_stale_figures(out, keep={p.name for p in figures.values()})
     blocks = build_report(run, {key: p.name for key, p in figures.items()})
-    _write_text(out / "report.html", render_html(blocks))
-    return _write_text(out / "report.md", render_markdown(blocks))
+    write_text_atomic(out / "report.html", render_html(blocks))
+    return write_text_atomic(out / "report.md", render_markdown(blocks))
 
 
 def read_run(run_dir: str | Path) -> RunData:
@@ -538,8 +538,3 @@ def _md_row(cells: Sequence[str]) -> str:
 def _inline_html(text: str) -> str:
     """Escaped text with `backtick` spans as <code>."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
-
-
-def _write_text(path: Path, text: str) -> Path:
-    """Write text through a temporary file and os.replace, so readers never see a half-written file."""
-    return write_text_atomic(path, text)
