@@ -9,6 +9,7 @@ from pathlib import Path
 
 from egoaction import __version__
 from egoaction.cli_engine import add_engine_commands
+from egoaction.cli_models import add_model_commands
 
 FORMATS = ("epic100", "gtea61", "ucf101")
 
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_data(sub)
     add_engine_commands(sub)
+    add_model_commands(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from egoaction.models.base import VideoModel
 
-__all__ = ["create_model", "list_models", "model_parameters", "register_model"]
+__all__ = ["create_model", "list_models", "model_factory", "model_parameters", "register_model"]
 
 ModelFactory = Callable[..., VideoModel]
 F = TypeVar("F", bound=ModelFactory)
@@ -56,7 +56,7 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
 
 
-def _factory(name: str) -> ModelFactory:
+def model_factory(name: str) -> ModelFactory:
     """The factory registered as ``name``; unknown -> ValueError naming the nearest registered names."""
     if name not in _MODELS:
         near = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.0)
@@ -66,7 +66,7 @@ def _factory(name: str) -> ModelFactory:
 
 def model_parameters(name: str) -> dict[str, Any]:
     """The keyword parameters of model ``name`` with their defaults (for docs and config validation)."""
-    return {k: p.default for k, p in _keyword_parameters(name, _factory(name)).items()}
+    return {k: p.default for k, p in _keyword_parameters(name, model_factory(name)).items()}
 
 
 def _json_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def create_model(name: str, task_spec: dict[str, int], **kwargs: Any) -> VideoMo
 
     An unknown name raises ValueError and an unknown kwarg TypeError, each naming the nearest valid choice.
     """
-    factory = _factory(name)
+    factory = model_factory(name)
     valid = list(_keyword_parameters(name, factory))
     for key in kwargs:
         if key not in valid:

@@ -15,8 +15,20 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor, nn
 from torchvision import models as tvm
+from torchvision.ops import stochastic_depth
 
-__all__ = ["imagenet_weights_path", "load_backbone_weights", "read_state_dict", "resnet_backbone", "split_stages"]
+__all__ = [
+    "FRAME_BACKBONES",
+    "add_resnet_drop_path",
+    "efficientnet_backbone",
+    "encode_frames",
+    "frame_backbone",
+    "imagenet_weights_path",
+    "load_backbone_weights",
+    "read_state_dict",
+    "resnet_backbone",
+    "split_stages",
+]
 
 _RESNETS: dict[int, tuple[Callable[..., tvm.ResNet], str]] = {
     18: (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1.url),
@@ -29,10 +41,27 @@ _WRAPPERS = ("module.", "model.")
 _SHOW = 5
 
 
-def resnet_backbone(depth: int, *, pretrained: str | None = None) -> tuple[tvm.ResNet, int]:
+_EFFICIENTNETS: dict[str, tuple[Callable[..., tvm.EfficientNet], str]] = {
+    "efficientnet_b0": (tvm.efficientnet_b0, tvm.EfficientNet_B0_Weights.IMAGENET1K_V1.url),
+    "efficientnet_b3": (tvm.efficientnet_b3, tvm.EfficientNet_B3_Weights.IMAGENET1K_V1.url),
+}
+FRAME_BACKBONES = tuple(f"resnet{d}" for d in _RESNETS) + tuple(_EFFICIENTNETS)
+
+
+def _load_pretrained(net: nn.Module, pretrained: str | None, url: str) -> None:
+    """Load ``"imagenet"`` (local torch hub cache only) or a state-dict path into ``net``; None leaves it random."""
+    if pretrained is not None:
+        path = imagenet_weights_path(url) if pretrained == "imagenet" else Path(pretrained)
+        load_backbone_weights(net, read_state_dict(path), source=path)
+
+
+def resnet_backbone(
+    depth: int, *, pretrained: str | None = None, drop_path: float = 0.0
+) -> tuple[tvm.ResNet, int]:
     """A torchvision ResNet whose fc is Identity, so it maps (N, 3, H, W) -> (N, D), and D (512 or 2048).
 
     ``pretrained``: None (random init), ``"imagenet"`` (local torch hub cache only) or a path to a state dict.
+    ``drop_path``: stochastic-depth rate of the last residual block (see :func:`add_resnet_drop_path`).
     """
     if depth not in _RESNETS:
         raise ValueError(f"ResNet depth must be one of {sorted(_RESNETS)}, got {depth!r}")
@@ -40,10 +69,78 @@ def resnet_backbone(depth: int, *, pretrained: str | None = None) -> tuple[tvm.R
     net = build(weights=None)
     dim = net.fc.in_features
     net.fc = nn.Identity()
-    if pretrained is not None:
-        path = imagenet_weights_path(url) if pretrained == "imagenet" else Path(pretrained)
-        load_backbone_weights(net, read_state_dict(path), source=path)
+    _load_pretrained(net, pretrained, url)
+    add_resnet_drop_path(net, drop_path)
     return net, dim
+
+
+def efficientnet_backbone(
+    name: str = "efficientnet_b3", *, pretrained: str | None = None, drop_path: float = 0.2
+) -> tuple[tvm.EfficientNet, int]:
+    """A torchvision EfficientNet without its classifier: (N, 3, H, W) -> (N, D), D = 1536 for B3.
+
+    ``drop_path`` is torchvision's ``stochastic_depth_prob`` (linearly increasing over the MBConv blocks;
+    torchvision's own default is 0.2 for B0-B3).
+    """
+    if name not in _EFFICIENTNETS:
+        raise ValueError(f"EfficientNet must be one of {sorted(_EFFICIENTNETS)}, got {name!r}")
+    _check_rate(drop_path)
+    build, url = _EFFICIENTNETS[name]
+    net = build(weights=None, stochastic_depth_prob=drop_path)
+    linear = net.classifier[-1]
+    assert isinstance(linear, nn.Linear)
+    dim = linear.in_features
+    net.classifier = nn.Identity()
+    _load_pretrained(net, pretrained, url)
+    return net, dim
+
+
+def frame_backbone(arch: str, *, pretrained: str | None = None, drop_path: float = 0.0) -> tuple[nn.Module, int]:
+    """A 2D image backbone by name ("resnet18/34/50/101", "efficientnet_b0/b3"): (N, 3, H, W) -> (N, D), and D."""
+    if arch.startswith("resnet") and arch[6:].isdigit() and int(arch[6:]) in _RESNETS:
+        return resnet_backbone(int(arch[6:]), pretrained=pretrained, drop_path=drop_path)
+    if arch in _EFFICIENTNETS:
+        return efficientnet_backbone(arch, pretrained=pretrained, drop_path=drop_path)
+    raise ValueError(f"unknown frame backbone {arch!r}; choose one of {list(FRAME_BACKBONES)}")
+
+
+def encode_frames(backbone: nn.Module, rgb: Tensor) -> Tensor:
+    """Per-frame features: (B, T, C, H, W) -> (B, T, D), all frames as one (B*T) batch through the 2D CNN."""
+    b, t = rgb.shape[:2]
+    return backbone(rgb.flatten(0, 1)).unflatten(0, (b, t))
+
+
+def _check_rate(rate: float) -> None:
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"drop_path must be in [0, 1), got {rate!r}")
+
+
+class _DropPathHook:
+    """Forward hook on a residual branch's last BatchNorm: drops that branch for a random subset of samples."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def __call__(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Tensor:
+        # "row" mode zeroes the whole branch of a sample and rescales the kept ones by 1/(1-p), so the block's
+        # expected output is unchanged and eval mode needs no correction
+        return stochastic_depth(output, self.rate, "row", module.training)
+
+
+def add_resnet_drop_path(net: nn.Module, rate: float) -> None:
+    """Stochastic depth (Huang et al. 2016) on every residual block of a torchvision-style ResNet.
+
+    The rate grows linearly from 0 at the first block to ``rate`` at the last, as in timm and the paper's linear
+    decay rule. It is applied by a forward hook on each block's last BatchNorm (bn2 of a BasicBlock, bn3 of a
+    Bottleneck), so parameter names, and hence pretrained weights, are unchanged.
+    """
+    _check_rate(rate)
+    if rate == 0.0:
+        return
+    blocks = [m for m in net.modules() if isinstance(m, tvm.resnet.BasicBlock | tvm.resnet.Bottleneck)]
+    for i, block in enumerate(blocks):
+        last_bn = block.bn3 if isinstance(block, tvm.resnet.Bottleneck) else block.bn2
+        last_bn.register_forward_hook(_DropPathHook(rate * i / max(len(blocks) - 1, 1)))
 
 
 def imagenet_weights_path(url: str) -> Path:
@@ -111,10 +208,13 @@ def load_backbone_weights(net: nn.Module, state: Mapping[str, Tensor], *, source
 
 
 def split_stages(backbone: nn.Module) -> list[nn.Module]:
-    """Stages of a backbone from stem to last; ResNet -> [conv1+bn1, layer1, layer2, layer3, layer4]."""
+    """Stages of a backbone from stem to last; ResNet -> [conv1+bn1, layer1, ..., layer4], EfficientNet -> features."""
     if isinstance(backbone, tvm.ResNet):
         stem = nn.ModuleList([backbone.conv1, backbone.bn1])
         return [stem, backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4]
+    if isinstance(backbone, tvm.EfficientNet):
+        # stem conv, the seven MBConv stages, the final 1x1 conv
+        return list(backbone.features)
     raise NotImplementedError(
         f"no stage split known for a {type(backbone).__name__} backbone; override VideoModel.backbone_stages()"
     )

@@ -9,13 +9,30 @@ stem to the last, for freezing the first N of them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from egoaction.models.backbones import split_stages
+from egoaction.models.heads import TaskHeads
 
-__all__ = ["VideoModel", "check_task_spec"]
+__all__ = ["InputSpec", "VideoModel", "check_task_spec"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input a model expects by default: frames per clip, (H, W) and the channels of each modality."""
+
+    frames: int = 8
+    size: tuple[int, int] = (224, 224)
+    channels: tuple[tuple[str, int], ...] = (("rgb", 3),)
+
+    def describe(self) -> str:
+        """E.g. ``"8 x rgb(3) x 224x224"``."""
+        mods = " + ".join(f"{m}({c})" for m, c in self.channels)
+        return f"{self.frames} x {mods} x {self.size[0]}x{self.size[1]}"
 
 
 def check_task_spec(task_spec: dict[str, int]) -> dict[str, int]:
@@ -40,12 +57,27 @@ class VideoModel(nn.Module):
     """
 
     backbone: nn.Module
+    heads: TaskHeads
+    input_spec: InputSpec = InputSpec()
 
     def __init__(self, task_spec: dict[str, int], *, modalities: tuple[str, ...] = ("rgb",)) -> None:
         super().__init__()
         self.task_spec: dict[str, int] = check_task_spec(task_spec)
         self.modalities: tuple[str, ...] = tuple(modalities)
         self.spec: dict[str, Any] = {}
+
+    def reset_classifier(self, task_spec: dict[str, int]) -> None:
+        """Replace the task heads with freshly initialised ones for ``task_spec`` (fine-tuning on a new dataset)."""
+        old = self.heads
+        self.task_spec = check_task_spec(task_spec)
+        self.heads = TaskHeads(old.dim, self.task_spec, dropout=old.dropout).to(next(old.parameters()).device)
+
+    def example_batch(self, batch_size: int = 1, *, frames: int | None = None) -> dict[str, Tensor]:
+        """Random inputs of the expected shape per modality, e.g. rgb (B, T, 3, H, W), on the model's device."""
+        spec = self.input_spec
+        t = frames or spec.frames
+        device = next(self.parameters()).device
+        return {m: torch.randn(batch_size, t, c, *spec.size, device=device) for m, c in spec.channels}
 
     def backbone_stages(self) -> list[nn.Module]:
         """The backbone's stages in order, stem first (ResNet: [conv1+bn1, layer1, ..., layer4])."""

@@ -37,7 +37,7 @@ def built(request: pytest.FixtureRequest) -> tuple[str, VideoModel]:
 
 
 def test_registry_is_populated() -> None:
-    assert {"tsn_resnet18", "tsn_resnet34", "tsn_resnet50", "single_frame_resnet18"} <= set(list_models())
+    assert {"tsn_resnet18", "tsn_resnet34", "tsn_resnet50", "single_frame", "resnet50_pool"} <= set(list_models())
 
 
 def test_forward_gives_one_logits_tensor_per_task_also_channels_last(built: tuple[str, VideoModel]) -> None:

@@ -61,7 +61,7 @@ def test_list_models_is_sorted_and_filters() -> None:
 
 def test_model_parameters_lists_defaults() -> None:
     assert model_parameters("tiny_net") == {"width": 4, "note": ""}
-    assert model_parameters("tsn_resnet18") == {"pretrained": None, "dropout": 0.5}
+    assert model_parameters("tsn_resnet18") == {"pretrained": None, "dropout": 0.5, "drop_path": 0.0}
 
 
 def test_unknown_model_names_the_nearest() -> None:

@@ -24,13 +24,13 @@ def test_parameter_counts_match_torchvision(depth: int) -> None:
 @pytest.fixture(scope="module")
 def tsn() -> TSN:
     torch.manual_seed(0)
-    return TSN({"verb": 4, "noun": 6}, depth=18).eval()
+    return TSN({"verb": 4, "noun": 6}, arch="resnet18").eval()
 
 
 @pytest.fixture(scope="module")
 def single() -> SingleFrameCNN:
     torch.manual_seed(0)
-    return SingleFrameCNN({"verb": 4, "noun": 6}, depth=18).eval()
+    return SingleFrameCNN({"verb": 4, "noun": 6}, arch="resnet18").eval()
 
 
 def clip(t: int, seed: int = 0) -> torch.Tensor:
@@ -79,7 +79,7 @@ def test_mean_probability_log_is_stable_for_large_logits() -> None:
 
 
 def test_single_frame_registered_variants_are_single_frame_models() -> None:
-    model = create_model("single_frame_resnet18", {"action": 3})
+    model = create_model("single_frame", {"action": 3})
     assert isinstance(model, SingleFrameCNN)
     out = model.eval()({"rgb": clip(2)})
     assert set(out) == {"action", "action_frames"}
