@@ -86,7 +86,7 @@ def test_single_frame_registered_variants_are_single_frame_models() -> None:
 
 
 def test_dropout_kwarg_reaches_the_model() -> None:
-    assert create_model("tsn_resnet18", {"action": 3}, dropout=0.2).dropout.p == 0.2
+    assert create_model("tsn_resnet18", {"action": 3}, dropout=0.2).heads.dropout == 0.2
 
 
 def test_missing_or_misshapen_input_names_the_key(tsn: TSN) -> None:
