@@ -37,6 +37,7 @@ from egoaction.engine.inputs import model_inputs, to_channels_last
 from egoaction.engine.module import ActionModule
 from egoaction.engine.optim import build_optimizer, build_schedule, param_groups
 from egoaction.models import create_model
+from egoaction.models.base import set_memory_format
 
 TASKS = {"verb": 12, "noun": 28}
 
@@ -86,7 +87,7 @@ def bench_config(epochs: int, device: str, precision: str = "auto") -> Experimen
 
 def plain_loop(model: torch.nn.Module, cfg: ExperimentConfig, data: DataLoader, device: torch.device) -> list[float]:
     """Train with a hand-written loop; returns the seconds of each epoch's steps."""
-    model.to(device).to(memory_format=torch.channels_last).train()
+    set_memory_format(model.to(device)).train()
     steps = len(data)
     optimizer = build_optimizer(param_groups(model, cfg.optim), cfg.optim)
     lightning_cfg = build_schedule(optimizer, cfg.schedule, max_epochs=cfg.trainer.max_epochs, steps_per_epoch=steps)

@@ -49,7 +49,11 @@ def _info(args: argparse.Namespace) -> int:
             "params": info.params,
             "trainable": info.trainable,
             "flops": info.flops,
-            "input": {"frames": info.input.frames, "size": list(info.input.size), "channels": dict(info.input.channels)},
+            "input": {
+                "frames": info.input.frames,
+                "size": list(info.input.size),
+                "channels": dict(info.input.channels),
+            },
         }
         print(json.dumps(record, indent=2))
     else:

@@ -22,6 +22,7 @@ from egoaction.data.segment import SegmentIndex
 from egoaction.engine.checkpoint import load_model, resolve_checkpoint
 from egoaction.engine.fit import datamodule
 from egoaction.engine.inputs import model_inputs, to_channels_last
+from egoaction.models.base import set_memory_format
 
 
 def parse_views(text: str) -> tuple[int, int]:
@@ -121,7 +122,7 @@ def evaluate(
     cfg = from_dict(info["config"], source=str(ckpt))
     clips, crops = parse_views(views or cfg.eval.views)
     dev = pick_device(device)
-    model.to(dev).to(memory_format=torch.channels_last)
+    set_memory_format(model.to(dev))
     dm = datamodule(cfg, test_clips=clips, test_crops=crops)
     names = [dm.splits.get(split, split)]
     if (cfg.eval.gap if gap is None else gap) and names[0] != dm.splits["train"]:

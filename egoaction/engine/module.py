@@ -15,7 +15,7 @@ from egoaction.config import LossConfig, OptimConfig, ScheduleConfig
 from egoaction.engine.checkpoint import INFO_KEY
 from egoaction.engine.inputs import average_views, model_inputs, to_channels_last
 from egoaction.engine.optim import build_optimizer, build_schedule, param_groups
-from egoaction.models.base import VideoModel
+from egoaction.models.base import VideoModel, set_memory_format
 from egoaction.models.freeze import freeze_stages, set_batchnorm_mode
 
 
@@ -54,7 +54,7 @@ class ActionModule(L.LightningModule):
                 typing.cast(VideoModel, model), frozen_stages
             )  # before the optimiser is built: these never train
         if channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            set_memory_format(self.model)
         self._val_outputs: list[dict[str, torch.Tensor]] = []
 
     # ---- forward and loss -------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from egoaction.config import from_dict
 from egoaction.data.dataset import ClipDataset, collate
@@ -17,6 +16,7 @@ from egoaction.data.segment import Segment, SegmentIndex
 from egoaction.engine.checkpoint import load_model
 from egoaction.engine.evaluate import parse_views, pick_device, predict_logits
 from egoaction.engine.fit import datamodule
+from egoaction.models.base import set_memory_format
 
 
 def input_segment(path: str | Path) -> Segment:
@@ -62,7 +62,7 @@ def predict(
     index = SegmentIndex([segment], info["classes"], source=str(input_path))
     ds = ClipDataset(index, sampler=dm.sampler, transform=dm.transforms["val"], num_clips=clips, skip_bad=False)
     dev = pick_device(device)
-    model.to(dev).to(memory_format=torch.channels_last)
+    set_memory_format(model.to(dev))
     out = predict_logits(model, [collate([ds[0]])], device=dev, progress=False)  # type: ignore[arg-type]
     probs = {t: _softmax(v[0].mean(0)) for t, v in out["logits"].items()}
     result: dict[str, Any] = {"input": str(input_path), "checkpoint": info["path"], "frames": segment.num_frames}

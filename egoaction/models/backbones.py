@@ -55,9 +55,7 @@ def _load_pretrained(net: nn.Module, pretrained: str | None, url: str) -> None:
         load_backbone_weights(net, read_state_dict(path), source=path)
 
 
-def resnet_backbone(
-    depth: int, *, pretrained: str | None = None, drop_path: float = 0.0
-) -> tuple[tvm.ResNet, int]:
+def resnet_backbone(depth: int, *, pretrained: str | None = None, drop_path: float = 0.0) -> tuple[tvm.ResNet, int]:
     """A torchvision ResNet whose fc is Identity, so it maps (N, 3, H, W) -> (N, D), and D (512 or 2048).
 
     ``pretrained``: None (random init), ``"imagenet"`` (local torch hub cache only) or a path to a state dict.

@@ -18,7 +18,20 @@ from torch import Tensor, nn
 from egoaction.models.backbones import split_stages
 from egoaction.models.heads import TaskHeads
 
-__all__ = ["InputSpec", "VideoModel", "check_task_spec"]
+__all__ = ["InputSpec", "VideoModel", "check_task_spec", "set_memory_format"]
+
+
+def set_memory_format(module: nn.Module, channels_last: bool = True) -> nn.Module:
+    """Put 4-D weights in channels_last and 5-D (3D-conv) weights in channels_last_3d, or both back to contiguous.
+
+    ``module.to(memory_format=torch.channels_last)`` raises on the 5-D weights of 3D CNNs; this handles both.
+    Returns ``module``.
+    """
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d} if channels_last else {}
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        if tensor.dim() in (4, 5):
+            tensor.data = tensor.data.contiguous(memory_format=formats.get(tensor.dim(), torch.contiguous_format))
+    return module
 
 
 @dataclass(frozen=True)

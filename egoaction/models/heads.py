@@ -26,10 +26,11 @@ class TaskHeads(nn.ModuleDict):
         self.dropout = dropout
         if init_std is not None:
             for head in self.values():
+                assert isinstance(head, nn.Linear)
                 nn.init.normal_(head.weight, std=init_std)
                 nn.init.zeros_(head.bias)
 
-    def forward(self, features: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def forward(self, features: Tensor) -> dict[str, Tensor]:
         """{task: logits (..., C)} from features (..., D)."""
         x = F.dropout(features, self.dropout, self.training)
         return {task: head(x) for task, head in self.items()}

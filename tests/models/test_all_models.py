@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from egoaction.models import VideoModel, create_model, list_models, model_parameters
+from egoaction.models.base import set_memory_format
 
 TASKS = {"verb": 5, "noun": 7}
 B, T, SIZE = 2, 3, 64
@@ -46,11 +47,11 @@ def test_forward_gives_one_logits_tensor_per_task_also_channels_last(built: tupl
     batch = make_batch(model)
     with torch.no_grad():
         out = model(batch)
-        model.to(memory_format=torch.channels_last)
+        set_memory_format(model)
         try:
             out_cl = model(batch)
         finally:
-            model.to(memory_format=torch.contiguous_format)
+            set_memory_format(model, channels_last=False)
     assert set(TASKS) <= set(out) and set(out) == set(out_cl)
     for task, n in TASKS.items():
         assert out[task].shape == (B, n) and out[task].dtype == torch.float32
