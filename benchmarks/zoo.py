@@ -1,0 +1,214 @@
+"""The model-zoo comparison: every registered model, one shared training budget, the synthetic EPIC kitchen.
+
+    python benchmarks/zoo.py                                  # every model, the default budget (hours on 2 cores)
+    python benchmarks/zoo.py --models resnet50_pool resnet50_lstm tsm_resnet18 --epochs 8
+    python benchmarks/zoo.py --table-only                     # rewrite the table from benchmarks/results/zoo.json
+
+Each model is trained from scratch by egoaction's engine (``egoaction.engine.fit.train``) with the same data,
+recipe and number of epochs, then its last checkpoint is evaluated on the validation split (1 view). The budget is
+set by the command line and recorded with every result:
+
+- data: the ``small`` synthetic kitchen (rendered with ``--no-flow`` if missing), 8 TSN segments per clip,
+  48x84 pixels (the whole 128x228 frame shrunk), crops at scales 1 / 0.875 / 0.75, flips, colour jitter;
+- recipe: AdamW lr 1e-3, weight decay 0.05, 1 warmup epoch then cosine, batch 16, label smoothing 0.1,
+  dropout 0.0 before the heads, bf16 autocast where the CPU has it, channels_last.
+
+Reported per model: verb / noun / action top-1 (official EPIC action rule), top-1 on the segments whose verb
+belongs to a time-reversal pair (take/put, open/close, turn-on/turn-off, push/pull: a model that pools frames
+without order can at best guess within a pair), parameters with the kitchen's 12 + 28 heads, train clips/s
+(a separate timing of ``--speed-steps`` optimiser steps on random input of the budget's shape, so data loading is
+not what is compared) and the wall time of the whole run. Results accumulate in benchmarks/results/zoo.json
+(one record per model, replaced when re-run) and the table in benchmarks/results/zoo.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from egoaction.atomic import write_text_atomic
+from egoaction.config import from_dict
+from egoaction.data.synth import REVERSAL_PAIRS
+from egoaction.engine.evaluate import evaluate
+from egoaction.engine.fit import train
+from egoaction.models import count_parameters, create_model, list_models, model_parameters
+from egoaction.models.base import set_memory_format
+
+RESULTS = Path(__file__).parent / "results"
+TASKS = {"verb": 12, "noun": 28}
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
+
+
+def model_kwargs(name: str, frames: int, size: tuple[int, int]) -> dict[str, Any]:
+    """The budget's kwargs for ``name``: no dropout, and the clip shape for models built for a fixed input."""
+    params = model_parameters(name)
+    kwargs: dict[str, Any] = {}
+    if "dropout" in params:
+        kwargs["dropout"] = 0.0
+    if "num_frames" in params:
+        kwargs["num_frames"] = frames
+    if "size" in params:
+        kwargs["size"] = list(size)
+    return kwargs
+
+
+def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The shared budget as an egoaction config for model ``name``."""
+    return {
+        "name": name,
+        "output_dir": str(args.runs),
+        "data": {
+            "format": "epic100",
+            "root": str(args.root),
+            "sampler": "tsn",
+            "num_frames": args.frames,
+            "size": list(args.size),
+            "resize": args.size[0],
+            "augmentation": {
+                "scales": [1.0, 0.875, 0.75],
+                "rotation": 0,
+                "jitter": [0.25, 0.25, 0.25, 0.0],
+                "grayscale_p": 0,
+                "erasing_p": 0,
+            },
+            "batch_size": args.batch,
+            "num_workers": args.workers,
+        },
+        "loss": {"label_smoothing": 0.1},
+        "model": {"name": name, "kwargs": model_kwargs(name, args.frames, tuple(args.size))},
+        "optim": {"name": "adamw", "lr": args.lr, "weight_decay": 0.05},
+        "schedule": {"name": "cosine", "warmup_epochs": 1},
+        "trainer": {"max_epochs": args.epochs, "progress_bar": False, "seed": args.seed, "channels_last": True},
+        "eval": {"views": "1x1"},
+    }
+
+
+def reversal_top1(report: dict[str, Any]) -> float:
+    """Top-1 (%) over the segments whose true verb is one of a time-reversal pair, from the confusion matrix."""
+    names = report["class_names"]
+    confusion = np.asarray(report["confusion"])
+    rows = [names.index(v) for pair in REVERSAL_PAIRS for v in pair if v in names]
+    total = confusion[rows].sum()
+    return float(100 * confusion[rows, rows].sum() / total) if total else float("nan")
+
+
+def train_speed(name: str, args: argparse.Namespace) -> float:
+    """Median train clips/s over ``--speed-steps`` AdamW steps on random input of the budget's shape."""
+    torch.manual_seed(0)
+    model = set_memory_format(create_model(name, TASKS, **model_kwargs(name, args.frames, tuple(args.size))))
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    rgb = (torch.rand(args.batch, args.frames, 3, *args.size) - MEAN) / STD
+    labels = {t: torch.randint(0, n, (args.batch,)) for t, n in TASKS.items()}
+    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    times = []
+    for step in range(args.speed_steps + 2):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model({"rgb": rgb})
+        loss = sum(F.cross_entropy(out[t].float(), labels[t]) for t in TASKS)
+        opt.zero_grad(set_to_none=True)
+        torch.as_tensor(loss).backward()
+        opt.step()
+        if step >= 2:  # the first two steps allocate and pick kernels
+            times.append(time.perf_counter() - start)
+    return args.batch / statistics.median(times)
+
+
+def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Train ``name`` on the budget, evaluate its last checkpoint, time its training step; one result record."""
+    start = time.perf_counter()
+    run_dir = train(from_dict(experiment(name, args), source=f"zoo:{name}"), overwrite=True)
+    wall = time.perf_counter() - start
+    metrics = evaluate(run_dir / "checkpoints" / "last.ckpt", views="1x1", gap=False, progress=False)
+    val = next(iter(metrics.values()))
+    epic = val["epic"]
+    model = create_model(name, TASKS, **model_kwargs(name, args.frames, tuple(args.size)))
+    return {
+        "model": name,
+        "verb_top1": epic["all_verb_accuracy_at_1"],
+        "noun_top1": epic["all_noun_accuracy_at_1"],
+        "action_top1": epic["all_action_accuracy_at_1"],
+        "reversal_verb_top1": reversal_top1(val["tasks"]["verb"]),
+        "params": count_parameters(model),
+        "train_clips_per_s": train_speed(name, args),
+        "wall_s": wall,
+        "budget": {k: v for k, v in experiment(name, args).items() if k not in ("name", "output_dir", "model")},
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+    }
+
+
+def load_results(path: Path) -> dict[str, dict[str, Any]]:
+    """model name -> record from the results JSON (empty if there is none yet)."""
+    return {r["model"]: r for r in json.loads(path.read_text())} if path.is_file() else {}
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """The markdown comparison table, best verb top-1 first."""
+    rows = sorted(results.values(), key=lambda r: -r["verb_top1"])
+    lines = [
+        "| model | verb top-1 | noun top-1 | action top-1 | reversal-pair verbs top-1 | params (M) | train clips/s |"
+        " run time (min) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['verb_top1']:.1f} | {r['noun_top1']:.1f} | {r['action_top1']:.1f} | "
+            f"{r['reversal_verb_top1']:.1f} | {r['params'] / 1e6:.2f} | {r['train_clips_per_s']:.1f} | "
+            f"{r['wall_s'] / 60:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options: which models and the shared budget."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="*", default=None, help="registered names (default: every model)")
+    p.add_argument("--root", type=Path, default=Path("data/synth-epic100"), help="the synthetic EPIC kitchen")
+    p.add_argument("--runs", type=Path, default=Path("runs/zoo"), help="where the run directories go")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", type=int, nargs=2, default=[48, 84], metavar=("H", "W"))
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed-steps", type=int, default=5)
+    p.add_argument("--results", type=Path, default=RESULTS / "zoo.json")
+    p.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison (or rebuild its table) and print the table."""
+    args = parse_args(argv)
+    results = load_results(args.results)
+    if not args.table_only:
+        if not (args.root / "EPIC_100_train.csv").is_file():
+            from egoaction.data.synth.generate import synthesize
+
+            print(synthesize("epic100", args.root, preset="small", seed=0, flow=False), file=sys.stderr)
+        for name in args.models or list_models():
+            print(f"== {name}", file=sys.stderr, flush=True)
+            results[name] = run_model(name, args)
+            # after every model, so an interrupted sweep keeps what it measured
+            write_text_atomic(args.results, json.dumps(list(results.values()), indent=1) + "\n")
+    text = table(results)
+    write_text_atomic(args.results.with_suffix(".md"), text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
