@@ -20,11 +20,29 @@ def _list(args: argparse.Namespace) -> int:
     if not names:
         print(f"no registered model matches {args.pattern!r}")
         return 1
+    if args.markdown:
+        print(_markdown(names, args.dataset))
+        return 0
     width = max(len(n) for n in names)
     for name in names:
         doc = inspect.getdoc(model_factory(name)) or ""
         print(f"{name:<{width}}  {doc.splitlines()[0] if doc else ''}")
     return 0
+
+
+def _markdown(names: list[str], dataset: str) -> str:
+    """A markdown table of every model in ``names``: parameters with ``dataset``'s heads, FLOPs, default input."""
+    from egoaction.models.info import DATASET_TASKS, model_info
+
+    lines = [
+        f"| model | parameters ({dataset} heads) | GFLOPs per clip | default input (T x modality x HxW) |",
+        "|---|---|---|---|",
+    ]
+    for name in names:
+        info = model_info(name, DATASET_TASKS[dataset])
+        flops = f"{info.flops / 1e9:.1f}" if info.flops is not None else "-"
+        lines.append(f"| `{name}` | {info.params:,} | {flops} | {info.input.describe()} |")
+    return "\n".join(lines)
 
 
 def _parse_kwargs(pairs: list[str]) -> dict[str, object]:
@@ -67,6 +85,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     cmds = p.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
     ls = cmds.add_parser("list", help="every registered model name with a one-line description")
     ls.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'tsm_*'")
+    ls.add_argument("--markdown", action="store_true", help="a table with parameters, FLOPs and input (slower)")
+    ls.add_argument("--dataset", choices=DATASETS, default="epic100", help="whose heads --markdown counts")
     ls.set_defaults(func=_list)
     info = cmds.add_parser("info", help="parameters with a dataset's heads, FLOPs per clip, expected input")
     info.add_argument("name", help="a registered model name (see `egoaction models list`)")

@@ -290,7 +290,10 @@ def _check(hint: Any, value: Any, key: str, source: str) -> Any:  # noqa: C901 -
     if hint is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        for option in args:
+        # an option of the value's own type wins, so `float | int` keeps 1 an int (Lightning reads 1 as one
+        # batch but 1.0 as all of them)
+        exact = [o for o in args if type(value) is o]
+        for option in exact + [o for o in args if o not in exact]:
             try:
                 return _check(option, value, key, source)
             except ConfigError:

@@ -74,3 +74,9 @@ def test_resolved_config_round_trips() -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_int_or_float_fields_keep_the_type_given() -> None:
+    cfg = load_config(None, ["trainer.limit_val_batches=1", "trainer.limit_train_batches=0.5"])
+    assert cfg.trainer.limit_val_batches == 1 and type(cfg.trainer.limit_val_batches) is int
+    assert cfg.trainer.limit_train_batches == 0.5

@@ -7,7 +7,7 @@ with ``@register_model("<family>_<variant>")``; then import the module below. te
 checks every registered model against the contract automatically.
 """
 
-from egoaction.models import tsn
+from egoaction.models import fusion, gsf, tsm, tsn
 from egoaction.models._registry import create_model, list_models, model_parameters, register_model
 from egoaction.models.backbones import resnet_backbone
 from egoaction.models.base import VideoModel
@@ -19,10 +19,13 @@ __all__ = [
     "count_parameters",
     "create_model",
     "freeze_stages",
+    "fusion",
+    "gsf",
     "list_models",
     "model_parameters",
     "register_model",
     "resnet_backbone",
     "set_batchnorm_mode",
+    "tsm",
     "tsn",
 ]

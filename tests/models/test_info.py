@@ -60,3 +60,9 @@ def test_list_prints_every_model_with_its_description(capsys: pytest.CaptureFixt
     assert cli_main(["models", "list", "tsn_*"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == list_models("tsn_*")
     assert cli_main(["models", "list", "nothing_*"]) == 1
+
+
+def test_markdown_table_row_per_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["models", "list", "tsn_resnet1*", "--markdown", "--dataset", "ucf101"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert rows == ["| `tsn_resnet18` | 11,228,325 | 29.0 | 8 x rgb(3) x 224x224 |"]
