@@ -7,7 +7,7 @@ with ``@register_model("<family>_<variant>")``; then import the module below. te
 checks every registered model against the contract automatically.
 """
 
-from egoaction.models import fusion, gsf, tsm, tsn
+from egoaction.models import cnn_rnn, cnn_transformer, fusion, gsf, tsm, tsn
 from egoaction.models._registry import create_model, list_models, model_parameters, register_model
 from egoaction.models.backbones import resnet_backbone
 from egoaction.models.base import VideoModel
@@ -16,6 +16,8 @@ from egoaction.models.freeze import BATCHNORM_MODES, count_parameters, freeze_st
 __all__ = [
     "BATCHNORM_MODES",
     "VideoModel",
+    "cnn_rnn",
+    "cnn_transformer",
     "count_parameters",
     "create_model",
     "freeze_stages",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from egoaction.models._registry import create_model
@@ -34,16 +35,40 @@ class ModelInfo:
     input: InputSpec
 
 
+def _lstm_flops(lstm: nn.LSTM, inputs: tuple[torch.Tensor, ...]) -> int:
+    """Multiply-add FLOPs of an LSTM's gate matmuls, 2 * 4h(i + h) per step, layer and direction."""
+    x = inputs[0]
+    steps = x.shape[0] * x.shape[1]  # batch x time, whichever comes first
+    dirs = 2 if lstm.bidirectional else 1
+    total = 0
+    for layer in range(lstm.num_layers):
+        width_in = lstm.input_size if layer == 0 else lstm.hidden_size * dirs
+        total += dirs * 2 * 4 * lstm.hidden_size * (width_in + lstm.hidden_size)
+    return steps * total
+
+
 def count_flops(model: VideoModel, batch: dict[str, torch.Tensor]) -> int:
-    """Forward FLOPs of ``model`` on ``batch`` (matmuls, convolutions, attention; 1 multiply-add = 2 FLOPs)."""
+    """Forward FLOPs of ``model`` on ``batch`` (matmuls, convolutions, attention, LSTMs; 1 multiply-add = 2 FLOPs).
+
+    FlopCounterMode sees the matmuls inside PyTorch ops but not those of the fused CPU LSTM kernel, so LSTMs are
+    counted from their shapes by a forward hook.
+    """
     was_training = model.training
     model.eval()
+    lstm_flops: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: lstm_flops.append(_lstm_flops(mod, inp)))
+        for m in model.modules()
+        if isinstance(m, nn.LSTM)
+    ]
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(batch)
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops())
+        for hook in hooks:
+            hook.remove()
+    return int(counter.get_total_flops()) + sum(lstm_flops)
 
 
 def model_info(name: str, task_spec: dict[str, int], *, flops: bool = True, **kwargs: Any) -> ModelInfo:

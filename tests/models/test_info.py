@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import torchvision
+from torch import nn
 
 from egoaction.cli import main as cli_main
 from egoaction.cli_models import DATASETS
 from egoaction.models import list_models
-from egoaction.models.info import DATASET_TASKS, model_info
+from egoaction.models.base import VideoModel
+from egoaction.models.heads import TaskHeads
+from egoaction.models.info import DATASET_TASKS, count_flops, model_info
 
 # torchvision's published cost of one 224x224 ResNet-18 forward, in GMACs (its weights' "_ops" metadata)
 RESNET18_GMACS = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["_ops"]
@@ -66,3 +70,24 @@ def test_markdown_table_row_per_model(capsys: pytest.CaptureFixture[str]) -> Non
     assert cli_main(["models", "list", "tsn_resnet1*", "--markdown", "--dataset", "ucf101"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
     assert rows == ["| `tsn_resnet18` | 11,228,325 | 29.0 | 8 x rgb(3) x 224x224 |"]
+
+
+class _LSTMOnly(VideoModel):
+    """rgb (B, T, 3, 1, 1) -> 2-layer bidirectional LSTM -> heads, to count LSTM FLOPs by hand."""
+
+    def __init__(self) -> None:
+        super().__init__({"action": 4})
+        self.backbone = nn.LSTM(3, 8, num_layers=2, bidirectional=True, batch_first=True)
+        self.heads = TaskHeads(16, self.task_spec)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        seq, _ = self.backbone(batch["rgb"].flatten(2))
+        return self.heads(seq[:, -1])
+
+
+def test_lstm_flops_are_counted_from_the_gate_matmuls() -> None:
+    model = _LSTMOnly()
+    b, t = 2, 5
+    per_step = 2 * (2 * 4 * 8 * (3 + 8)) + 2 * (2 * 4 * 8 * (16 + 8))  # two directions per layer
+    heads = 2 * 16 * 4 * b
+    assert count_flops(model, {"rgb": torch.randn(b, t, 3, 1, 1)}) == b * t * per_step + heads
