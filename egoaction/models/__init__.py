@@ -7,7 +7,7 @@ with ``@register_model("<family>_<variant>")``; then import the module below. te
 checks every registered model against the contract automatically.
 """
 
-from egoaction.models import cnn_rnn, cnn_transformer, fusion, gsf, tsm, tsn
+from egoaction.models import c3d, cnn_rnn, cnn_transformer, fusion, gsf, tsm, tsn, video3d
 from egoaction.models._registry import create_model, list_models, model_parameters, register_model
 from egoaction.models.backbones import resnet_backbone
 from egoaction.models.base import VideoModel
@@ -16,6 +16,7 @@ from egoaction.models.freeze import BATCHNORM_MODES, count_parameters, freeze_st
 __all__ = [
     "BATCHNORM_MODES",
     "VideoModel",
+    "c3d",
     "cnn_rnn",
     "cnn_transformer",
     "count_parameters",
@@ -30,4 +31,5 @@ __all__ = [
     "set_batchnorm_mode",
     "tsm",
     "tsn",
+    "video3d",
 ]

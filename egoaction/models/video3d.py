@@ -1,0 +1,344 @@
+"""Clip-level video backbones from torchvision: R(2+1)D, R3D, MC3, S3D, MViTv2-S and Video Swin-T.
+
+Each model reads the clip as one tensor: rgb (B, T, 3, H, W) is transposed to (B, 3, T, H, W), the backbone
+(torchvision's network with its classifier removed) maps it to one feature vector per clip, and dropout plus one
+linear head per task classify it. Unlike the frame-level models, every one of them sees frame order.
+
+- ``r3d_18``, ``mc3_18``, ``r2plus1d_18``: Tran et al., "A Closer Look at Spatiotemporal Convolutions for Action
+  Recognition", CVPR 2018 (torchvision's video ResNets; 512-d features). R3D uses full 3x3x3 convolutions, MC3
+  3D convolutions in the stem and layer1 only, R(2+1)D a 1x3x3 spatial then a 3x1x1 temporal convolution with
+  BN-ReLU between them (reference/models.md §7.1).
+- ``r2plus1d_34``: torchvision has no builder, so it is torchvision's ``VideoResNet`` with BasicBlocks,
+  ``Conv2Plus1D`` in all four stages, [3, 4, 6, 3] blocks and the R(2+1)D stem (45 mid-channels). It keeps
+  torchvision's midplane quirk: each BasicBlock computes its midplanes once from (inplanes, planes) and reuses
+  them for conv2, so conv2 of the first block of layers 2-4 has 230 / 460 / 921 mid-channels where the paper's
+  per-convolution formula gives 288 / 576 / 1152. The Caffe2 (VMZ / IG-65M) R(2+1)D-34 weights use the paper's
+  numbers (pytorch/vision#1265, facebookresearch/VMZ#89), so they do not fit this layout: loading them raises a
+  ValueError listing the wrong shapes. 61,626,461 backbone parameters.
+- ``s3d``: Xie et al., "Rethinking Spatiotemporal Feature Learning", ECCV 2018 (1024-d). torchvision ends with a
+  fixed AvgPool3d(2, 7, 7) that only fits 224-px clips; here it is adaptive average pooling over the whole
+  (T', H', W') map, so any clip size works. At 16x224 the two are identical; on longer clips torchvision averages
+  sliding 2-frame windows, which weights the inner frames slightly more than this plain mean. The last max pool
+  (2x2x2, stride 2) gets ``ceil_mode=True`` so that clips of 4 frames or fewer (1 frame left at that point) still
+  work; it only differs from torchvision where the size entering it is odd, never at 16x224 or 8x64.
+- ``mvit_v2_s``: Li et al., "MViTv2", CVPR 2022 (768-d class token). Its relative position tables and the token
+  grid it reshapes to are fixed by the input size, so the factory takes ``num_frames`` (even) and ``size``
+  (a multiple of 4) and builds torchvision's ``MViT`` for exactly that clip; other clip shapes raise a ValueError.
+  The block table (stage depths 1-2-11-2, widths 96-768, heads 1-8) is derived in :func:`mvit_v2_s_blocks` and
+  matches torchvision's ``mvit_v2_s`` layer for layer at 16x224. Kinetics weights need that 16x224 build.
+- ``swin3d_t``: Liu et al., "Video Swin Transformer", CVPR 2022 (768-d). Windows pad and shrink to the input,
+  so any size works.
+
+Stochastic depth (``drop_path``): for the video ResNets a forward hook on the last BatchNorm of each residual
+branch drops it per sample, at a rate rising linearly from 0 at the first block to ``drop_path`` at the last, so
+parameter names (and Kinetics weights) are unchanged. For MViT and Swin it is torchvision's own
+``stochastic_depth_prob`` (also linear over the blocks). Every default is 0.0, like the rest of the zoo:
+torchvision's recipe values, 0.2 for MViTv2-S and 0.1 for Swin-T, drop whole branches of a 2-clip batch often
+enough that some parameters would get no gradient in a step; pass them explicitly to follow that recipe.
+S3D has no residual blocks, hence no kwarg.
+
+MViT reads out the class token only, so in its last block the patch-token queries are thrown away: that block's
+query pooling conv and relative position tables cannot affect the output and are frozen (requires_grad False).
+
+Head dropout defaults follow each torchvision classifier: none for the video ResNets, 0.2 for S3D, 0.5 for MViT;
+torchvision's Swin has none, so 0.5 from the Video Swin recipe. ``input_spec``: 16 frames at 112x112 for the
+video ResNets (their Kinetics training clips), 16 at 224x224 for S3D, MViT and Swin.
+
+Weights: ``pretrained=None`` (random), ``"kinetics"`` (torchvision's KINETICS400_V1 file from the local torch hub
+cache; never downloaded) or a path to a state dict. The classifier (``fc`` / ``classifier`` / ``head``) is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
+
+from torch import Tensor, nn
+from torchvision.models import video as tvv
+from torchvision.models.video.mvit import MSBlockConfig
+from torchvision.models.video.resnet import BasicBlock, Bottleneck, Conv2Plus1D, R2Plus1dStem, VideoResNet
+
+from egoaction.models._registry import register_model
+from egoaction.models.backbones import (
+    _check_rate,
+    _DropPathHook,
+    _strip_prefixes,
+    imagenet_weights_path,
+    load_backbone_weights,
+    read_state_dict,
+)
+from egoaction.models.base import InputSpec, VideoModel
+from egoaction.models.heads import TaskHeads
+
+__all__ = [
+    "Video3D",
+    "add_video_resnet_drop_path",
+    "kinetics_weights_path",
+    "load_video_weights",
+    "mvit_v2_s_blocks",
+    "video_stages",
+]
+
+KINETICS_URLS: dict[str, str] = {
+    "r2plus1d_18": tvv.R2Plus1D_18_Weights.KINETICS400_V1.url,
+    "r3d_18": tvv.R3D_18_Weights.KINETICS400_V1.url,
+    "mc3_18": tvv.MC3_18_Weights.KINETICS400_V1.url,
+    "s3d": tvv.S3D_Weights.KINETICS400_V1.url,
+    "mvit_v2_s": tvv.MViT_V2_S_Weights.KINETICS400_V1.url,
+    "swin3d_t": tvv.Swin3D_T_Weights.KINETICS400_V1.url,
+}
+_RESNET_BUILDERS: dict[str, Callable[[], VideoResNet]] = {
+    "r2plus1d_18": tvv.r2plus1d_18,
+    "r3d_18": tvv.r3d_18,
+    "mc3_18": tvv.mc3_18,
+    "r2plus1d_34": lambda: VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [3, 4, 6, 3], R2Plus1dStem),
+}
+# MViTv2-S per stage: (blocks, channels, heads); key/value pooling stride 8, 4, 2, 1 spatially
+_MVIT_V2_S_STAGES = ((1, 96, 1), (2, 192, 2), (11, 384, 4), (2, 768, 8))
+_RESNET_CLIP = InputSpec(frames=16, size=(112, 112))
+_LARGE_CLIP = InputSpec(frames=16, size=(224, 224))
+
+
+class Video3D(VideoModel):
+    """A clip backbone (B, 3, T, H, W) -> (B, D), then dropout and heads: rgb (B, T, 3, H, W) -> {task: (B, C)}.
+
+    ``fixed_input``: the backbone only accepts clips of exactly ``input_spec`` (MViT); others raise ValueError.
+    """
+
+    input_spec = _RESNET_CLIP
+
+    def __init__(
+        self,
+        task_spec: dict[str, int],
+        backbone: nn.Module,
+        dim: int,
+        *,
+        dropout: float,
+        input_spec: InputSpec,
+        fixed_input: bool = False,
+    ) -> None:
+        super().__init__(task_spec, modalities=("rgb",))
+        self.backbone = backbone
+        self.heads = TaskHeads(dim, self.task_spec, dropout=dropout)
+        self.input_spec = input_spec
+        self.fixed_input = fixed_input
+
+    def backbone_stages(self) -> list[nn.Module]:
+        """The backbone's stages, stem first (see :func:`video_stages`)."""
+        return video_stages(self.backbone)
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Logits per task, (B, C), from the clip feature of rgb (B, T, 3, H, W)."""
+        rgb = self.read_input(batch, "rgb")
+        if self.fixed_input:
+            self._check_clip(rgb)
+        return self.heads(self.backbone(rgb.transpose(1, 2)))
+
+    def _check_clip(self, rgb: Tensor) -> None:
+        """ValueError unless rgb (B, T, 3, H, W) has the T, H, W this model was built for."""
+        spec = self.input_spec
+        if rgb.shape[1] != spec.frames or tuple(rgb.shape[3:]) != spec.size:
+            raise ValueError(
+                f"{type(self.backbone).__name__} was built for {spec.frames}x{spec.size[0]}x{spec.size[1]} clips "
+                f"(factory kwargs num_frames / size), got rgb of shape {tuple(rgb.shape)}"
+            )
+
+
+def video_stages(backbone: nn.Module) -> list[nn.Module]:
+    """Disjoint stages of a torchvision video backbone, stem first, covering all its parameters.
+
+    VideoResNet: stem, layer1-4. S3D: conv1-conv2 (up to the second pool), Mixed_3, Mixed_4, Mixed_5 (each with
+    the pool before it). MViT: patch embedding + class token, then the blocks of each of the four resolutions
+    (the last with the final norm). Swin: patch embedding, then each stage with the patch merging before it
+    (the last with the final norm).
+    """
+    if isinstance(backbone, VideoResNet):
+        return [backbone.stem, backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4]
+    if isinstance(backbone, tvv.S3D):
+        f = backbone.features
+        return [f[:5], f[5:7], f[7:13], f[13:]]
+    if isinstance(backbone, tvv.MViT):
+        blocks = list(backbone.blocks)
+        # a block that changes the width (its `project`) opens a new resolution stage
+        starts = [0] + [i for i, b in enumerate(blocks) if getattr(b, "project", None) is not None] + [len(blocks)]
+        groups = [nn.ModuleList(blocks[a:b]) for a, b in pairwise(starts)]
+        groups[-1].append(backbone.norm)
+        return [nn.ModuleList([backbone.conv_proj, backbone.pos_encoding]), *groups]
+    if isinstance(backbone, tvv.SwinTransformer3d):
+        f = backbone.features
+        return [backbone.patch_embed, f[0], f[1:3], f[3:5], nn.ModuleList([*f[5:], backbone.norm])]
+    raise NotImplementedError(f"no stage split known for a {type(backbone).__name__} backbone")
+
+
+def add_video_resnet_drop_path(net: VideoResNet, rate: float) -> None:
+    """Stochastic depth on every residual branch of a torchvision VideoResNet, linear from 0 to ``rate``.
+
+    A forward hook on the branch's last BatchNorm (``conv2[1]`` of a BasicBlock, ``conv3[1]`` of a Bottleneck)
+    zeroes the branch of random samples and rescales the rest by 1/(1-p); parameter names stay unchanged.
+    """
+    _check_rate(rate)
+    if rate == 0.0:
+        return
+    blocks = [m for m in net.modules() if isinstance(m, BasicBlock | Bottleneck)]
+    for i, block in enumerate(blocks):
+        branch_end = block.conv3 if isinstance(block, Bottleneck) else block.conv2
+        branch_end[-1].register_forward_hook(_DropPathHook(rate * i / max(len(blocks) - 1, 1)))
+
+
+def kinetics_weights_path(url: str) -> Path:
+    """The locally cached torchvision Kinetics-400 file for ``url``; FileNotFoundError naming where it belongs."""
+    try:
+        return imagenet_weights_path(url)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(str(err).replace("ImageNet weights", "Kinetics-400 weights", 1)) from None
+
+
+def load_video_weights(net: nn.Module, pretrained: str | None, *, url: str | None, classifier: str) -> None:
+    """Load ``"kinetics"`` (cache only) or a state-dict path into ``net``, skipping keys under ``classifier``.
+
+    None leaves ``net`` random. ``url`` None means torchvision publishes no weights for this network.
+    """
+    if pretrained is None:
+        return
+    if pretrained == "imagenet" or (pretrained == "kinetics" and url is None):
+        choices = "None or a path to a state dict" if url is None else "'kinetics', None or a path to a state dict"
+        raise ValueError(f"{type(net).__name__}: torchvision has no {pretrained} weights for it; pass {choices}")
+    path = kinetics_weights_path(url) if pretrained == "kinetics" and url else Path(pretrained)
+    state = _strip_prefixes(read_state_dict(path))
+    head = f"{classifier}."
+    load_backbone_weights(net, {k: v for k, v in state.items() if not k.startswith(head)}, source=path)
+
+
+def mvit_v2_s_blocks() -> list[MSBlockConfig]:
+    """The 16 block configs of MViTv2-S: 3x3x3 pooling kernels, query pooling 2x in space where a stage starts."""
+    blocks, width = [], _MVIT_V2_S_STAGES[0][1]
+    for stage, (depth, channels, heads) in enumerate(_MVIT_V2_S_STAGES):
+        kv = max(8 >> stage, 1)
+        for i in range(depth):
+            q = 2 if i == 0 and stage > 0 else 1
+            blocks.append(
+                MSBlockConfig(
+                    num_heads=heads,
+                    input_channels=width,
+                    output_channels=channels,
+                    kernel_q=[3, 3, 3],
+                    kernel_kv=[3, 3, 3],
+                    stride_q=[1, q, q],
+                    stride_kv=[1, kv, kv],
+                )
+            )
+            width = channels
+    return blocks
+
+
+def _video_resnet(
+    task_spec: dict[str, int], arch: str, pretrained: str | None, dropout: float, drop_path: float
+) -> Video3D:
+    """A torchvision video ResNet without its fc (512-d), weights loaded, drop path hooked."""
+    net = _RESNET_BUILDERS[arch]()
+    net.fc = nn.Identity()
+    load_video_weights(net, pretrained, url=KINETICS_URLS.get(arch), classifier="fc")
+    add_video_resnet_drop_path(net, drop_path)
+    return Video3D(task_spec, net, 512, dropout=dropout, input_spec=_RESNET_CLIP)
+
+
+@register_model("r2plus1d_18")
+def r2plus1d_18(
+    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+) -> Video3D:
+    """R(2+1)D-18, torchvision's layout (31.3M backbone parameters); 16x112x112 clips."""
+    return _video_resnet(task_spec, "r2plus1d_18", pretrained, dropout, drop_path)
+
+
+@register_model("r2plus1d_34")
+def r2plus1d_34(
+    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+) -> Video3D:
+    """R(2+1)D-34 in torchvision's VideoResNet convention (no torchvision weights: None or a path)."""
+    return _video_resnet(task_spec, "r2plus1d_34", pretrained, dropout, drop_path)
+
+
+@register_model("r3d_18")
+def r3d_18(
+    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+) -> Video3D:
+    """R3D-18: a ResNet-18 with 3x3x3 convolutions (33.2M backbone parameters)."""
+    return _video_resnet(task_spec, "r3d_18", pretrained, dropout, drop_path)
+
+
+@register_model("mc3_18")
+def mc3_18(
+    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+) -> Video3D:
+    """MC3-18: 3D convolutions in the stem and layer1, 2D (1x3x3) after (11.5M backbone parameters)."""
+    return _video_resnet(task_spec, "mc3_18", pretrained, dropout, drop_path)
+
+
+@register_model("s3d")
+def s3d(task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.2) -> Video3D:
+    """S3D (separable Inception-3D, 1024-d) with adaptive final pooling, so any clip size works."""
+    net = tvv.s3d()
+    net.avgpool = nn.AdaptiveAvgPool3d(1)
+    net.classifier = nn.Identity()
+    last_pool = max(i for i, m in enumerate(net.features) if isinstance(m, nn.MaxPool3d))
+    net.features[last_pool] = nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=True)
+    load_video_weights(net, pretrained, url=KINETICS_URLS["s3d"], classifier="classifier")
+    return Video3D(task_spec, net, 1024, dropout=dropout, input_spec=_LARGE_CLIP)
+
+
+@register_model("mvit_v2_s")
+def mvit_v2_s(
+    task_spec: dict[str, int],
+    *,
+    num_frames: int = 16,
+    size: int = 224,
+    pretrained: str | None = None,
+    dropout: float = 0.5,
+    drop_path: float = 0.0,
+) -> Video3D:
+    """MViTv2-S built for num_frames x size x size clips (768-d class token); Kinetics weights need 16x224."""
+    if num_frames < 2 or num_frames % 2 or size < 4 or size % 4:
+        # the 3x7x7 patch embedding strides (2, 4, 4); the token grid must divide evenly
+        raise ValueError(f"mvit_v2_s needs an even num_frames and a size divisible by 4, got {num_frames}, {size}")
+    if pretrained == "kinetics" and (num_frames, size) != (16, 224):
+        raise ValueError(f"mvit_v2_s Kinetics weights fit 16x224x224 clips only, not {num_frames}x{size}x{size}")
+    _check_rate(drop_path)
+    net = tvv.MViT(
+        spatial_size=(size, size),
+        temporal_size=num_frames,
+        block_setting=mvit_v2_s_blocks(),
+        residual_pool=True,
+        residual_with_cls_embed=False,
+        rel_pos_embed=True,
+        proj_after_attn=True,
+        stochastic_depth_prob=drop_path,
+    )
+    net.head = nn.Identity()
+    # only the class token is read out, so the last block's patch queries are discarded: their query pooling
+    # and relative positions can never change the output. Frozen rather than trained on zero gradients.
+    last = f"blocks.{len(net.blocks) - 1}.attn."
+    for name in ("rel_pos_h", "rel_pos_w", "rel_pos_t", "pool_q.pool.weight"):
+        net.get_parameter(last + name).requires_grad_(False)
+    load_video_weights(net, pretrained, url=KINETICS_URLS["mvit_v2_s"], classifier="head")
+    clip = InputSpec(frames=num_frames, size=(size, size))
+    return Video3D(task_spec, net, 768, dropout=dropout, input_spec=clip, fixed_input=True)
+
+
+@register_model("swin3d_t")
+def swin3d_t(
+    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.5, drop_path: float = 0.0
+) -> Video3D:
+    """Video Swin-T: patches 2x4x4, windows 8x7x7, depths 2-2-6-2, 768-d features."""
+    _check_rate(drop_path)
+    net = tvv.SwinTransformer3d(
+        patch_size=[2, 4, 4],
+        embed_dim=96,
+        depths=[2, 2, 6, 2],
+        num_heads=[3, 6, 12, 24],
+        window_size=[8, 7, 7],
+        stochastic_depth_prob=drop_path,
+    )
+    net.head = nn.Identity()
+    load_video_weights(net, pretrained, url=KINETICS_URLS["swin3d_t"], classifier="head")
+    return Video3D(task_spec, net, 768, dropout=dropout, input_spec=_LARGE_CLIP)

@@ -1,0 +1,190 @@
+"""torchvision video backbones: parameter counts against torchvision, pooling fixes, weights, drop path, order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import video as tvv
+
+import egoaction.models.video3d  # noqa: F401  (registers the models)
+from egoaction.models import count_parameters, create_model
+from egoaction.models.backbones import _DropPathHook
+from egoaction.models.video3d import Video3D
+
+NAMES = ("r2plus1d_18", "r2plus1d_34", "r3d_18", "mc3_18", "s3d", "mvit_v2_s", "swin3d_t")
+# torchvision's own counts with the 400-way Kinetics classifier, reference/models.md §7.1 and §10
+TORCHVISION_COUNTS = {"r2plus1d_18": 31_505_325, "r3d_18": 33_371_472, "mc3_18": 11_695_440, "s3d": 8_320_048}
+BUILDERS = {"r2plus1d_18": tvv.r2plus1d_18, "r3d_18": tvv.r3d_18, "mc3_18": tvv.mc3_18, "s3d": tvv.s3d}
+
+
+def clip(t: int = 4, size: int = 32, seed: int = 0) -> dict[str, torch.Tensor]:
+    return {"rgb": torch.randn(2, t, 3, size, size, generator=torch.Generator().manual_seed(seed))}
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_COUNTS))
+def test_parameter_counts_match_torchvision_with_a_400_class_head(name: str) -> None:
+    with torch.device("meta"):
+        ours = create_model(name, {"action": 400})
+        theirs = BUILDERS[name]()
+    assert count_parameters(ours) == count_parameters(theirs) == TORCHVISION_COUNTS[name]
+
+
+def test_transformers_match_torchvision_layer_for_layer() -> None:
+    with torch.device("meta"):
+        # torchvision's recipe drop-path rates, so that the block reprs compare equal
+        mvit, tv_mvit = create_model("mvit_v2_s", {"action": 400}, drop_path=0.2), tvv.mvit_v2_s()
+        swin, tv_swin = create_model("swin3d_t", {"action": 400}, drop_path=0.1), tvv.swin3d_t()
+    assert count_parameters(mvit) == count_parameters(tv_mvit) == 34_537_744
+    assert count_parameters(swin) == count_parameters(tv_swin) == 28_158_070
+    # same strides, heads, pooling and drop-path rate in every block, and the same weight shapes: Kinetics weights fit
+    assert repr(mvit.backbone.blocks) == repr(tv_mvit.blocks)
+    assert repr(swin.backbone.features) == repr(tv_swin.features)
+    for ours, theirs in ((mvit.backbone, tv_mvit), (swin.backbone, tv_swin)):
+        expected = {k: v.shape for k, v in theirs.state_dict().items() if not k.startswith("head.")}
+        assert {k: v.shape for k, v in ours.state_dict().items()} == expected
+
+
+def test_r2plus1d_34_keeps_torchvision_midplanes() -> None:
+    with torch.device("meta"):
+        model = create_model("r2plus1d_34", {"action": 400})
+    assert count_parameters(model) == 61_831_661
+    net = model.backbone
+    assert [len(layer) for layer in (net.layer1, net.layer2, net.layer3, net.layer4)] == [3, 4, 6, 3]
+    # conv2 of each first block reuses the block's (inplanes, planes) midplanes: 230 / 460 / 921, not 288 / 576 / 1152
+    firsts = (net.layer2[0], net.layer3[0], net.layer4[0])
+    assert [b.conv2[0][0].out_channels for b in firsts] == [230, 460, 921]
+    assert net.layer2[1].conv2[0][0].out_channels == 288
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_backbone_stages_split_the_whole_backbone(name: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name, {"verb": 97, "noun": 300})
+    stages = model.backbone_stages()
+    ids = [id(p) for s in stages for p in s.parameters()]
+    assert len(ids) == len(set(ids)) and set(ids) == {id(p) for p in model.backbone.parameters()}
+    assert len(stages) in (4, 5)
+    assert model.heads.dim == {"s3d": 1024, "mvit_v2_s": 768, "swin3d_t": 768}.get(name, 512)
+
+
+def test_input_specs() -> None:
+    with torch.device("meta"):
+        specs = {n: create_model(n, {"a": 2}).input_spec for n in ("r3d_18", "s3d")}
+    assert (specs["r3d_18"].frames, specs["r3d_18"].size) == (16, (112, 112))
+    assert (specs["s3d"].frames, specs["s3d"].size) == (16, (224, 224))
+
+
+@torch.no_grad()
+def test_s3d_matches_torchvision_features_and_also_runs_where_torchvision_cannot() -> None:
+    torch.manual_seed(0)
+    model = create_model("s3d", {"a": 3}).eval()
+    reference = tvv.s3d().eval()
+    reference.load_state_dict(model.backbone.state_dict(), strict=False)  # all but torchvision's classifier
+    x = clip(t=8, size=32)["rgb"].transpose(1, 2)
+    torch.testing.assert_close(model.backbone(x), reference.features(x).mean(dim=(2, 3, 4)))
+    # 4 frames leave one frame before the last 2x2x2 pool and torchvision's fixed 2x7x7 pooling needs 224 px
+    with pytest.raises(RuntimeError):
+        reference(clip(t=4, size=32)["rgb"].transpose(1, 2))
+    assert model(clip(t=4, size=64))["a"].shape == (2, 3)
+
+
+@pytest.fixture(scope="module")
+def mvit() -> Video3D:
+    torch.manual_seed(0)
+    return create_model("mvit_v2_s", {"a": 3}, num_frames=4, size=32).eval()  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def swin() -> Video3D:
+    torch.manual_seed(0)
+    return create_model("swin3d_t", {"a": 3}).eval()  # type: ignore[return-value]
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("name", ["r2plus1d_18", "r3d_18", "mc3_18", "s3d", "mvit", "swin"])
+def test_reversing_the_frames_changes_the_output(name: str, request: pytest.FixtureRequest) -> None:
+    if name in ("mvit", "swin"):
+        model = request.getfixturevalue(name)
+    else:
+        # train-mode BatchNorm: at random init the running statistics would squash S3D's features to ~0
+        torch.manual_seed(0)
+        model = create_model(name, {"a": 3}, dropout=0.0).train()
+    x = clip()
+    out = model(x)["a"]
+    assert not torch.allclose(model({"rgb": x["rgb"].flip(1)})["a"], out, atol=1e-4)
+    assert torch.equal(model(x)["a"], out)
+
+
+def test_mvit_is_built_for_its_clip_shape(mvit: Video3D) -> None:
+    assert (mvit.input_spec.frames, mvit.input_spec.size) == (4, (32, 32))
+    with pytest.raises(ValueError, match=r"built for 4x32x32 clips .* got rgb of shape \(2, 6, 3, 32, 32\)"):
+        mvit(clip(t=6))
+    with pytest.raises(ValueError, match="even num_frames"):
+        create_model("mvit_v2_s", {"a": 3}, num_frames=5, size=32)
+
+
+@torch.no_grad()
+def test_mvit_frozen_parameters_cannot_change_the_output(mvit: Video3D) -> None:
+    frozen = [n for n, p in mvit.named_parameters() if not p.requires_grad]
+    assert len(frozen) == 4 and all(n.startswith("backbone.blocks.15.attn.") for n in frozen)
+    x = clip()
+    out = mvit(x)["a"]
+    params = dict(mvit.named_parameters())
+    saved = {n: params[n].clone() for n in frozen}
+    try:
+        for n in frozen:
+            params[n].normal_()
+        torch.testing.assert_close(mvit(x)["a"], out)
+    finally:
+        for n in frozen:
+            params[n].copy_(saved[n])
+
+
+def test_transformer_drop_path_is_torchvision_stochastic_depth() -> None:
+    with torch.device("meta"):
+        mvit = create_model("mvit_v2_s", {"a": 3}, drop_path=0.3)
+        swin = create_model("swin3d_t", {"a": 3}, drop_path=0.3)
+    assert mvit.backbone.blocks[-1].stochastic_depth.p == pytest.approx(0.3)
+    assert swin.backbone.features[-1][-1].stochastic_depth.p == pytest.approx(0.3)
+
+
+def test_video_resnet_drop_path_hooks_every_branch_linearly_and_keeps_names() -> None:
+    torch.manual_seed(0)
+    plain = create_model("r3d_18", {"a": 3})
+    torch.manual_seed(0)
+    dropped = create_model("r3d_18", {"a": 3}, drop_path=0.4)
+    hooks = [h for m in dropped.modules() for h in m._forward_hooks.values() if isinstance(h, _DropPathHook)]
+    assert [h.rate for h in hooks] == pytest.approx([0.4 * i / 7 for i in range(8)])
+    assert list(dropped.state_dict()) == list(plain.state_dict())
+    x = clip()
+    with torch.no_grad():
+        torch.testing.assert_close(dropped.eval()(x)["a"], plain.eval()(x)["a"])  # identity at eval
+        dropped.train()
+        assert not torch.allclose(dropped(x)["a"], dropped(x)["a"])
+
+
+def test_missing_kinetics_weights_name_the_expected_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    expected = tmp_path / "hub" / "checkpoints" / Path(tvv.R3D_18_Weights.KINETICS400_V1.url).name
+    with pytest.raises(FileNotFoundError, match="Kinetics-400 weights") as err:
+        create_model("r3d_18", {"a": 3}, pretrained="kinetics")
+    assert str(expected) in str(err.value)
+    with pytest.raises(ValueError, match="no kinetics weights"):
+        create_model("r2plus1d_34", {"a": 3}, pretrained="kinetics")
+    with pytest.raises(FileNotFoundError, match=r"nope\.pth"):
+        create_model("r3d_18", {"a": 3}, pretrained=str(tmp_path / "nope.pth"))
+
+
+@pytest.mark.parametrize(("name", "builder"), [("r3d_18", tvv.r3d_18), ("s3d", tvv.s3d)])
+def test_torchvision_state_dict_round_trip_ignores_the_classifier(name: str, builder: object, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    source: nn.Module = builder()  # type: ignore[operator]
+    path = tmp_path / f"{name}.pth"
+    torch.save(source.state_dict(), path)
+    model = create_model(name, {"verb": 4, "noun": 5}, pretrained=str(path))
+    loaded, saved = model.backbone.state_dict(), source.state_dict()
+    assert set(saved) - set(loaded) <= {"fc.weight", "fc.bias", "classifier.1.weight", "classifier.1.bias"}
+    assert all(torch.equal(loaded[k], saved[k]) for k in loaded)
