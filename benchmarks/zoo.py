@@ -187,6 +187,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--speed-steps", type=int, default=5)
     p.add_argument("--results", type=Path, default=RESULTS / "zoo.json")
     p.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSON")
+    p.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="re-time train clips/s of the models in the JSON (or --models), one after another in this run",
+    )
     return p.parse_args(argv)
 
 
@@ -194,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison (or rebuild its table) and print the table."""
     args = parse_args(argv)
     results = load_results(args.results)
-    if not args.table_only:
+    if args.speed_only:
+        for name in args.models or list(results):
+            results[name]["train_clips_per_s"] = train_speed(name, args)
+            print(f"{name}: {results[name]['train_clips_per_s']:.1f} clips/s", file=sys.stderr, flush=True)
+        write_text_atomic(args.results, json.dumps(list(results.values()), indent=1) + "\n")
+    elif not args.table_only:
         if not (args.root / "EPIC_100_train.csv").is_file():
             from egoaction.data.synth.generate import synthesize
 

@@ -292,20 +292,21 @@ def mvit_v2_s(
     task_spec: dict[str, int],
     *,
     num_frames: int = 16,
-    size: int = 224,
+    size: int | list[int] = 224,
     pretrained: str | None = None,
     dropout: float = 0.5,
     drop_path: float = 0.0,
 ) -> Video3D:
-    """MViTv2-S built for num_frames x size x size clips (768-d class token); Kinetics weights need 16x224."""
-    if num_frames < 2 or num_frames % 2 or size < 4 or size % 4:
+    """MViTv2-S built for num_frames x size clips (size S or [H, W]; 768-d class token); Kinetics needs 16x224."""
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if num_frames < 2 or num_frames % 2 or min(height, width) < 4 or height % 4 or width % 4:
         # the 3x7x7 patch embedding strides (2, 4, 4); the token grid must divide evenly
-        raise ValueError(f"mvit_v2_s needs an even num_frames and a size divisible by 4, got {num_frames}, {size}")
-    if pretrained == "kinetics" and (num_frames, size) != (16, 224):
-        raise ValueError(f"mvit_v2_s Kinetics weights fit 16x224x224 clips only, not {num_frames}x{size}x{size}")
+        raise ValueError(f"mvit_v2_s needs an even num_frames and sides divisible by 4, got {num_frames}, {size}")
+    if pretrained == "kinetics" and (num_frames, height, width) != (16, 224, 224):
+        raise ValueError(f"mvit_v2_s Kinetics weights fit 16x224x224 clips only, not {num_frames}x{height}x{width}")
     _check_rate(drop_path)
     net = tvv.MViT(
-        spatial_size=(size, size),
+        spatial_size=(height, width),
         temporal_size=num_frames,
         block_setting=mvit_v2_s_blocks(),
         residual_pool=True,
@@ -321,7 +322,7 @@ def mvit_v2_s(
     for name in ("rel_pos_h", "rel_pos_w", "rel_pos_t", "pool_q.pool.weight"):
         net.get_parameter(last + name).requires_grad_(False)
     load_video_weights(net, pretrained, url=KINETICS_URLS["mvit_v2_s"], classifier="head")
-    clip = InputSpec(frames=num_frames, size=(size, size))
+    clip = InputSpec(frames=num_frames, size=(height, width))
     return Video3D(task_spec, net, 768, dropout=dropout, input_spec=clip, fixed_input=True)
 
 

@@ -188,3 +188,12 @@ def test_torchvision_state_dict_round_trip_ignores_the_classifier(name: str, bui
     loaded, saved = model.backbone.state_dict(), source.state_dict()
     assert set(saved) - set(loaded) <= {"fc.weight", "fc.bias", "classifier.1.weight", "classifier.1.bias"}
     assert all(torch.equal(loaded[k], saved[k]) for k in loaded)
+
+
+def test_mvit_builds_for_a_rectangular_clip() -> None:
+    model = create_model("mvit_v2_s", {"action": 3}, num_frames=4, size=[32, 56]).eval()
+    assert model.input_spec.size == (32, 56)
+    with torch.no_grad():
+        assert model({"rgb": torch.randn(1, 4, 3, 32, 56)})["action"].shape == (1, 3)
+    with pytest.raises(ValueError, match="sides divisible by 4"):
+        create_model("mvit_v2_s", {"action": 3}, num_frames=4, size=[30, 56])

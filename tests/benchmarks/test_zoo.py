@@ -1,0 +1,62 @@
+"""The zoo benchmark: every model gets the same, valid budget, and the reversal-pair score reads the right cells."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from egoaction.config import from_dict
+from egoaction.models import list_models
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "zoo.py"
+VERBS = ["take", "put", "open", "close", "turn-on", "turn-off", "push", "pull", "cut", "stir", "shake", "wash"]
+
+
+@pytest.fixture(scope="module")
+def zoo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("zoo", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["zoo"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_model_gets_the_same_valid_budget(zoo: ModuleType) -> None:
+    args = zoo.parse_args([])
+    budgets = []
+    for name in list_models():
+        cfg = from_dict(zoo.experiment(name, args), source=name)  # raises on a bad key or value
+        assert cfg.model.name == name and cfg.data.num_frames == 8 and cfg.data.size == (48, 84)
+        budgets.append((cfg.optim, cfg.schedule, cfg.trainer.max_epochs, cfg.data.batch_size, cfg.loss))
+    assert all(b == budgets[0] for b in budgets)
+
+
+def test_fixed_input_models_are_built_for_the_budget_clip(zoo: ModuleType) -> None:
+    assert zoo.model_kwargs("early_fusion", 8, (48, 84)) == {"dropout": 0.0, "num_frames": 8}
+    assert zoo.model_kwargs("tsn_resnet18", 8, (48, 84)) == {"dropout": 0.0}
+
+
+def test_reversal_top1_counts_only_reversal_verbs(zoo: ModuleType) -> None:
+    confusion = [[0] * 12 for _ in range(12)]
+    confusion[0][0] = 3  # take right 3 times
+    confusion[0][1] = 1  # take read as put once
+    confusion[1][1] = 2  # put right twice
+    confusion[8][8] = 50  # cut is not a reversal verb: ignored
+    confusion[8][0] = 7
+    report = {"class_names": VERBS, "confusion": confusion}
+    assert zoo.reversal_top1(report) == pytest.approx(100 * 5 / 6)
+
+
+def test_table_sorts_by_verb_accuracy(zoo: ModuleType) -> None:
+    row = {"noun_top1": 1.0, "action_top1": 1.0, "reversal_verb_top1": 1.0, "params": 1e6, "train_clips_per_s": 1.0}
+    results = {
+        "a": {"model": "a", "verb_top1": 10.0, "wall_s": 60, **row},
+        "b": {"model": "b", "verb_top1": 20.0, "wall_s": 60, **row},
+    }
+    lines = zoo.table(results).splitlines()
+    assert lines[2].startswith("| b |") and lines[3].startswith("| a |")
