@@ -19,7 +19,9 @@ from torchvision.ops import stochastic_depth
 
 __all__ = [
     "FRAME_BACKBONES",
+    "DropPathHook",
     "add_resnet_drop_path",
+    "check_drop_path",
     "efficientnet_backbone",
     "encode_frames",
     "frame_backbone",
@@ -28,6 +30,7 @@ __all__ = [
     "read_state_dict",
     "resnet_backbone",
     "split_stages",
+    "strip_wrapper_prefixes",
 ]
 
 _RESNETS: dict[int, tuple[Callable[..., tvm.ResNet], str]] = {
@@ -82,7 +85,7 @@ def efficientnet_backbone(
     """
     if name not in _EFFICIENTNETS:
         raise ValueError(f"EfficientNet must be one of {sorted(_EFFICIENTNETS)}, got {name!r}")
-    _check_rate(drop_path)
+    check_drop_path(drop_path)
     build, url = _EFFICIENTNETS[name]
     net = build(weights=None, stochastic_depth_prob=drop_path)
     linear = net.classifier[-1]
@@ -108,12 +111,13 @@ def encode_frames(backbone: nn.Module, rgb: Tensor) -> Tensor:
     return backbone(rgb.flatten(0, 1)).unflatten(0, (b, t))
 
 
-def _check_rate(rate: float) -> None:
+def check_drop_path(rate: float) -> None:
+    """ValueError unless ``rate`` is a stochastic-depth rate in [0, 1)."""
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"drop_path must be in [0, 1), got {rate!r}")
 
 
-class _DropPathHook:
+class DropPathHook:
     """Forward hook on a residual branch's last BatchNorm: drops that branch for a random subset of samples."""
 
     def __init__(self, rate: float) -> None:
@@ -132,13 +136,13 @@ def add_resnet_drop_path(net: nn.Module, rate: float) -> None:
     decay rule. It is applied by a forward hook on each block's last BatchNorm (bn2 of a BasicBlock, bn3 of a
     Bottleneck), so parameter names, and hence pretrained weights, are unchanged.
     """
-    _check_rate(rate)
+    check_drop_path(rate)
     if rate == 0.0:
         return
     blocks = [m for m in net.modules() if isinstance(m, tvm.resnet.BasicBlock | tvm.resnet.Bottleneck)]
     for i, block in enumerate(blocks):
         last_bn = block.bn3 if isinstance(block, tvm.resnet.Bottleneck) else block.bn2
-        last_bn.register_forward_hook(_DropPathHook(rate * i / max(len(blocks) - 1, 1)))
+        last_bn.register_forward_hook(DropPathHook(rate * i / max(len(blocks) - 1, 1)))
 
 
 def imagenet_weights_path(url: str) -> Path:
@@ -171,7 +175,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     return dict(obj)
 
 
-def _strip_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def strip_wrapper_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Keys without wrapper prefixes; of a whole-model checkpoint only its ``backbone.`` part is kept."""
     out = {}
     for key, value in state.items():
@@ -185,7 +189,7 @@ def _strip_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 def load_backbone_weights(net: nn.Module, state: Mapping[str, Tensor], *, source: str | Path) -> None:
     """Copy ``state`` into ``net`` (classifier ``fc.*`` ignored); ValueError naming bad keys and ``source``."""
-    state = {k: v for k, v in _strip_prefixes(state).items() if not k.startswith("fc.")}
+    state = {k: v for k, v in strip_wrapper_prefixes(state).items() if not k.startswith("fc.")}
     expected = net.state_dict()
     # checkpoints saved before BatchNorm counted its batches lack these counters; they are not weights
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from torchvision.ops import stochastic_depth
 
 from egoaction.models._registry import register_model
-from egoaction.models.backbones import _check_rate, load_backbone_weights, read_state_dict
+from egoaction.models.backbones import check_drop_path, load_backbone_weights, read_state_dict
 from egoaction.models.base import InputSpec, VideoModel
 from egoaction.models.heads import TaskHeads
 
@@ -222,7 +222,7 @@ class P3DResNet(nn.Module):
             raise ValueError(f"P3D depth must be one of {sorted(_P3D_LAYERS)}, got {depth!r}")
         if variant not in ("A", "B", "C", "cycle"):
             raise ValueError(f"P3D variant must be 'A', 'B', 'C' or 'cycle', got {variant!r}")
-        _check_rate(drop_path)
+        check_drop_path(drop_path)
         layers = _P3D_LAYERS[depth]
         n = sum(layers)
         variants = ["ABC"[i % 3] if variant == "cycle" else variant for i in range(n)]

@@ -61,12 +61,12 @@ from torchvision.models.video.resnet import BasicBlock, Bottleneck, Conv2Plus1D,
 
 from egoaction.models._registry import register_model
 from egoaction.models.backbones import (
-    _check_rate,
-    _DropPathHook,
-    _strip_prefixes,
+    DropPathHook,
+    check_drop_path,
     imagenet_weights_path,
     load_backbone_weights,
     read_state_dict,
+    strip_wrapper_prefixes,
 )
 from egoaction.models.base import InputSpec, VideoModel
 from egoaction.models.heads import TaskHeads
@@ -177,13 +177,13 @@ def add_video_resnet_drop_path(net: VideoResNet, rate: float) -> None:
     A forward hook on the branch's last BatchNorm (``conv2[1]`` of a BasicBlock, ``conv3[1]`` of a Bottleneck)
     zeroes the branch of random samples and rescales the rest by 1/(1-p); parameter names stay unchanged.
     """
-    _check_rate(rate)
+    check_drop_path(rate)
     if rate == 0.0:
         return
     blocks = [m for m in net.modules() if isinstance(m, BasicBlock | Bottleneck)]
     for i, block in enumerate(blocks):
         branch_end = block.conv3 if isinstance(block, Bottleneck) else block.conv2
-        branch_end[-1].register_forward_hook(_DropPathHook(rate * i / max(len(blocks) - 1, 1)))
+        branch_end[-1].register_forward_hook(DropPathHook(rate * i / max(len(blocks) - 1, 1)))
 
 
 def kinetics_weights_path(url: str) -> Path:
@@ -205,7 +205,7 @@ def load_video_weights(net: nn.Module, pretrained: str | None, *, url: str | Non
         choices = "None or a path to a state dict" if url is None else "'kinetics', None or a path to a state dict"
         raise ValueError(f"{type(net).__name__}: torchvision has no {pretrained} weights for it; pass {choices}")
     path = kinetics_weights_path(url) if pretrained == "kinetics" and url else Path(pretrained)
-    state = _strip_prefixes(read_state_dict(path))
+    state = strip_wrapper_prefixes(read_state_dict(path))
     head = f"{classifier}."
     load_backbone_weights(net, {k: v for k, v in state.items() if not k.startswith(head)}, source=path)
 
@@ -304,7 +304,7 @@ def mvit_v2_s(
         raise ValueError(f"mvit_v2_s needs an even num_frames and sides divisible by 4, got {num_frames}, {size}")
     if pretrained == "kinetics" and (num_frames, height, width) != (16, 224, 224):
         raise ValueError(f"mvit_v2_s Kinetics weights fit 16x224x224 clips only, not {num_frames}x{height}x{width}")
-    _check_rate(drop_path)
+    check_drop_path(drop_path)
     net = tvv.MViT(
         spatial_size=(height, width),
         temporal_size=num_frames,
@@ -331,7 +331,7 @@ def swin3d_t(
     task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.5, drop_path: float = 0.0
 ) -> Video3D:
     """Video Swin-T: patches 2x4x4, windows 8x7x7, depths 2-2-6-2, 768-d features."""
-    _check_rate(drop_path)
+    check_drop_path(drop_path)
     net = tvv.SwinTransformer3d(
         patch_size=[2, 4, 4],
         embed_dim=96,

@@ -11,7 +11,7 @@ from torchvision.models import video as tvv
 
 import egoaction.models.video3d  # noqa: F401  (registers the models)
 from egoaction.models import count_parameters, create_model
-from egoaction.models.backbones import _DropPathHook
+from egoaction.models.backbones import DropPathHook
 from egoaction.models.video3d import Video3D
 
 NAMES = ("r2plus1d_18", "r2plus1d_34", "r3d_18", "mc3_18", "s3d", "mvit_v2_s", "swin3d_t")
@@ -156,7 +156,7 @@ def test_video_resnet_drop_path_hooks_every_branch_linearly_and_keeps_names() ->
     plain = create_model("r3d_18", {"a": 3})
     torch.manual_seed(0)
     dropped = create_model("r3d_18", {"a": 3}, drop_path=0.4)
-    hooks = [h for m in dropped.modules() for h in m._forward_hooks.values() if isinstance(h, _DropPathHook)]
+    hooks = [h for m in dropped.modules() for h in m._forward_hooks.values() if isinstance(h, DropPathHook)]
     assert [h.rate for h in hooks] == pytest.approx([0.4 * i / 7 for i in range(8)])
     assert list(dropped.state_dict()) == list(plain.state_dict())
     x = clip()
