@@ -65,6 +65,8 @@ class ModelConfig:
 
     name: str = "tsn_resnet18"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # weights to start from (an egoaction checkpoint or run directory), e.g. stage 1 of a two-stage recipe
+    init_from: str | None = None
 
 
 @dataclass
@@ -86,6 +88,8 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 5e-4
     backbone_lr_factor: float = 1.0
+    # parameter-name prefix -> lr multiplier (longest prefix wins), e.g. {"flow.backbone.layer4.": 0.01}
+    lr_factors: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,7 +159,7 @@ class ExperimentConfig:
 
 # Free-form mappings: their keys are checked elsewhere (model kwargs by the model factory, reader options by the
 # reader).
-_FREE_KEYS = {"data.reader_options", "model.kwargs", "loss.task_weights"}
+_FREE_KEYS = {"data.reader_options", "model.kwargs", "loss.task_weights", "optim.lr_factors"}
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:

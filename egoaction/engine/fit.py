@@ -20,6 +20,7 @@ from egoaction.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from egoaction.engine.callbacks import MetricsFile
 from egoaction.engine.checkpoint import FORMAT_VERSION, AtomicCheckpointIO, code_version, init_from
 from egoaction.engine.module import ActionModule
+from egoaction.engine.optim import check_lr_factors
 
 
 def datamodule(cfg: ExperimentConfig, **changes: Any) -> ClipDataModule:
@@ -56,6 +57,17 @@ def make_model(cfg: ExperimentConfig, task_spec: dict[str, int]) -> torch.nn.Mod
         return create_model(cfg.model.name, task_spec, **cfg.model.kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"model: {err}") from err
+
+
+def check_model_inputs(cfg: ExperimentConfig, model: torch.nn.Module) -> None:
+    """ConfigError naming ``data.modalities`` when it lacks a modality the model reads or trains against."""
+    needed = list(getattr(model, "modalities", ("rgb",))) + list(getattr(model, "target_modalities", ()))
+    missing = [m for m in needed if m not in cfg.data.modalities]
+    if missing:
+        raise ConfigError(
+            f"data.modalities: {cfg.model.name} needs {needed} but the data loads {list(cfg.data.modalities)} "
+            f"(add {missing})"
+        )
 
 
 def precision_for(cfg: ExperimentConfig) -> str:
@@ -181,7 +193,10 @@ def train(
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     dm = datamodule(cfg)
     model = make_model(cfg, dm.task_spec)
-    if init_from_ckpt is not None:
+    check_model_inputs(cfg, model)
+    check_lr_factors(model, cfg.optim)
+    init_from_ckpt = init_from_ckpt if init_from_ckpt is not None else cfg.model.init_from
+    if init_from_ckpt is not None and resume_dir is None:
         left = init_from(model, init_from_ckpt)
         print(f"initialised from {init_from_ckpt}; {len(left)} tensors kept their initial values", file=sys.stderr)
     t = cfg.trainer

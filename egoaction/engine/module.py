@@ -44,6 +44,7 @@ class ActionModule(L.LightningModule):
         self.schedule_cfg = schedule or ScheduleConfig()
         self.tasks = tuple(info["task_spec"])
         self.modalities = tuple(getattr(model, "modalities", ("rgb",)))
+        self.target_modalities = tuple(getattr(model, "target_modalities", ()))
         self.frozen_stages = frozen_stages
         self.batchnorm = batchnorm
         self.unfreeze_epoch = unfreeze_epoch
@@ -60,11 +61,40 @@ class ActionModule(L.LightningModule):
     # ---- forward and loss -------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Logits per task (B, C) for a uint8 batch; multi-view batches are averaged over views."""
+        out, views = self._run(batch)
+        return {t: average_views(out[t], views) for t in self.tasks}
+
+    def _run(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], int]:
+        """The model's whole output (task logits and auxiliary outputs, views folded into the batch) and V."""
         inputs, views = model_inputs(batch, self.modalities)
         if self.channels_last:
             inputs = {k: to_channels_last(v) for k, v in inputs.items()}
-        out = self.model(inputs)
-        return {t: average_views(out[t], views) for t in self.tasks}
+        return self.model(inputs), views
+
+    def _auxiliary(
+        self, out: dict[str, torch.Tensor], batch: dict[str, Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The model's auxiliary loss terms and diagnostics for a single-view batch (none for plain models)."""
+        if not isinstance(self.model, VideoModel):
+            return {}, {}
+        targets = {m: batch[m] for m in self.target_modalities}
+        return self.model.auxiliary_losses(out, targets), self.model.auxiliary_metrics(out, targets)
+
+    def _step(self, batch: dict[str, Any], stage: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Task logits (B, C) and the loss: task cross-entropies plus the model's auxiliary terms, all logged."""
+        out, views = self._run(batch)
+        logits = {t: average_views(out[t], views) for t in self.tasks}
+        loss, _ = self.compute_loss(logits, batch["labels"])
+        if views == 1:
+            aux_losses, aux_metrics = self._auxiliary(out, batch)
+            size = batch["size"]
+            for name, value in {**aux_losses, **aux_metrics}.items():
+                self.log(
+                    f"{stage}/{name}", value.float(), on_step=False, on_epoch=True, batch_size=size, sync_dist=True
+                )
+            if aux_losses:
+                loss = loss + sum(v.float() for v in aux_losses.values())
+        return logits, loss
 
     def compute_loss(
         self, logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]
@@ -83,8 +113,7 @@ class ActionModule(L.LightningModule):
         """One optimisation step on a batch; a batch whose samples were all unreadable is skipped."""
         if batch["size"] == 0:
             return None
-        logits = self(batch)
-        loss, _ = self.compute_loss(logits, batch["labels"])
+        logits, loss = self._step(batch, "train")
         size = batch["size"]
         self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=size)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
@@ -124,8 +153,7 @@ class ActionModule(L.LightningModule):
         """Collect the logits and labels of a validation batch."""
         if batch["size"] == 0:
             return
-        logits = self(batch)
-        loss, _ = self.compute_loss(logits, batch["labels"])
+        logits, loss = self._step(batch, "val")
         self.log("val/loss", loss, on_epoch=True, batch_size=batch["size"], sync_dist=True)
         row = {f"logits/{t}": logits[t].float() for t in self.tasks}
         row.update({f"labels/{t}": batch["labels"][t] for t in self.tasks})

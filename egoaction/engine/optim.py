@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -13,20 +14,43 @@ from egoaction.config import OptimConfig, ScheduleConfig
 
 
 def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, object]]:
-    """Trainable parameters split into backbone (lr x backbone_lr_factor) and the rest (heads, temporal modules).
+    """Trainable parameters grouped by learning-rate factor: the longest matching prefix of ``cfg.lr_factors``,
+    else ``backbone_lr_factor`` for ``backbone.*``, else 1 (heads, temporal modules).
 
     Parameters frozen for good (first N stages) are left out; parameters frozen only until a later epoch
     (progressive unfreezing) must still be trainable here, so build the optimiser before freezing them."""
-    backbone: list[nn.Parameter] = []
-    rest: list[nn.Parameter] = []
+    groups: dict[str, dict[str, object]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (backbone if name.startswith("backbone.") else rest).append(p)
-    groups = [{"params": rest, "lr": cfg.lr, "name": "head"}]
-    if backbone:
-        groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_factor, "name": "backbone"})
-    return [g for g in groups if g["params"]]
+        group, factor = _lr_group(name, cfg)
+        entry = groups.setdefault(group, {"params": [], "lr": cfg.lr * factor, "name": group})
+        typing.cast(list, entry["params"]).append(p)
+    return list(groups.values())
+
+
+def _lr_group(name: str, cfg: OptimConfig) -> tuple[str, float]:
+    """(group name, lr factor) of one parameter name."""
+    prefixes = [p for p in cfg.lr_factors if name.startswith(p)]
+    if prefixes:
+        prefix = max(prefixes, key=len)
+        return prefix, cfg.lr_factors[prefix]
+    if name.startswith("backbone."):
+        return "backbone", cfg.backbone_lr_factor
+    return "head", 1.0
+
+
+def check_lr_factors(model: nn.Module, cfg: OptimConfig) -> None:
+    """ConfigError naming ``optim.lr_factors.<prefix>`` when a prefix matches no parameter of the model."""
+    from egoaction.config import ConfigError
+
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in cfg.lr_factors:
+        if not any(n.startswith(prefix) for n in names):
+            raise ConfigError(
+                f"optim.lr_factors.{prefix}: no parameter name of the model starts with {prefix!r} "
+                f"(names look like {names[0]!r}, ..., {names[-1]!r})"
+            )
 
 
 def build_optimizer(groups: Iterable[dict[str, object]], cfg: OptimConfig) -> torch.optim.Optimizer:

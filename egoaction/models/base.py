@@ -72,6 +72,8 @@ class VideoModel(nn.Module):
     backbone: nn.Module
     heads: TaskHeads
     input_spec: InputSpec = InputSpec()
+    # modalities read only as training targets (e.g. ("mmaps",)): the data must load them, prediction never needs them
+    target_modalities: tuple[str, ...] = ()
 
     def __init__(self, task_spec: dict[str, int], *, modalities: tuple[str, ...] = ("rgb",)) -> None:
         super().__init__()
@@ -99,6 +101,17 @@ class VideoModel(nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Logits per task, (B, num_classes), plus optional auxiliary outputs."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch)")
+
+    def auxiliary_losses(self, outputs: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Weighted scalar loss terms the engine adds to the task loss; none by default.
+
+        ``outputs`` is this model's forward output; ``targets`` holds the batch's :attr:`target_modalities` as
+        loaded (uint8, e.g. mmaps (B, T, 1, h, w)). Only called on single-view batches."""
+        return {}
+
+    def auxiliary_metrics(self, outputs: dict[str, Tensor], targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Scalar diagnostics (e.g. a discriminator's accuracy in percent) logged as epoch means; none by default."""
+        return {}
 
     def read_input(self, batch: dict[str, Tensor], key: str, *, ndim: int = 5) -> Tensor:
         """``batch[key]`` after checking it is present with ``ndim`` dims, e.g. rgb (B, T, 3, H, W)."""

@@ -89,10 +89,13 @@ def _check_contiguous(folder: Path, pattern: str, numbers: list[int]) -> None:
         )
 
 
-def detect_layout(root: str | Path) -> str:
-    """'egornn' when ``root/frames`` exists, else 'processed' when ``root/processed_frames2`` exists."""
+def detect_layout(root: str | Path, *, need: str | None = None) -> str:
+    """'egornn' when ``root/frames`` exists, else 'processed' when ``root/processed_frames2`` exists; with
+    ``need`` (e.g. "mmaps") only layouts that have that modality are considered."""
     root = Path(root)
     for name, files in LAYOUTS.items():
+        if need is not None and need not in files:
+            continue
         if (root / files["rgb"].top).is_dir():
             return name
     raise FormatError(root, "no GTEA61 data found (expected a 'frames/' or 'processed_frames2/' folder)")
@@ -162,7 +165,7 @@ def read_gtea61(
     """
     check_split("gtea61", split)
     root = Path(root)
-    layout = detect_layout(root) if layout == "auto" else layout
+    layout = detect_layout(root, need="mmaps" if mmaps else None) if layout == "auto" else layout
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'auto', 'egornn' or 'processed', got {layout!r}")
     files = LAYOUTS[layout]

@@ -175,8 +175,11 @@ def test_auto_layout_prefers_egornn_and_layouts_can_be_forced(egornn: Path) -> N
     processed_instance(egornn, "S2/close_chocolate/1", 6)
     assert detect_layout(egornn) == "egornn"
     assert len(read_gtea61(egornn, "test", layout="processed")) == 1
+    # motion maps exist only in the processed layout: asking for them makes 'auto' pick it
+    assert detect_layout(egornn, need="mmaps") == "processed"
+    assert len(read_gtea61(egornn, "test", mmaps=True)) == 1
     with pytest.raises(ValueError, match="no motion maps"):
-        read_gtea61(egornn, "test", mmaps=True)
+        read_gtea61(egornn, "test", layout="egornn", mmaps=True)
 
 
 def test_bad_arguments_and_empty_root(egornn: Path, tmp_path: Path) -> None:
