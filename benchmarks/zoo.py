@@ -195,6 +195,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def rgb_models() -> list[str]:
+    """The registered models that train on RGB alone (flow and motion-map models need data the budget lacks)."""
+    names = []
+    for name in list_models():
+        model = create_model(name, TASKS)
+        if tuple(model.modalities) == ("rgb",) and not model.target_modalities:
+            names.append(name)
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison (or rebuild its table) and print the table."""
     args = parse_args(argv)
@@ -209,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             from egoaction.data.synth.generate import synthesize
 
             print(synthesize("epic100", args.root, preset="small", seed=0, flow=False), file=sys.stderr)
-        for name in args.models or list_models():
+        for name in args.models or rgb_models():
             print(f"== {name}", file=sys.stderr, flush=True)
             results[name] = run_model(name, args)
             # after every model, so an interrupted sweep keeps what it measured

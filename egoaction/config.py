@@ -86,6 +86,7 @@ class OptimConfig:
     momentum: float = 0.9
     nesterov: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8  # Adam/AdamW (Ego-RNN and LSTA use 1e-4)
     weight_decay: float = 5e-4
     backbone_lr_factor: float = 1.0
     # parameter-name prefix -> lr multiplier (longest prefix wins), e.g. {"flow.backbone.layer4.": 0.01}

@@ -95,8 +95,10 @@ def build_model(info: dict[str, Any]) -> nn.Module:
     from egoaction.models import create_model
 
     kwargs = dict(info["model"]["kwargs"])
-    if "pretrained" in kwargs:
-        kwargs["pretrained"] = None  # the checkpoint carries the weights
+    for key in kwargs:
+        # the checkpoint carries the weights: no ImageNet file nor a two-stream model's stream checkpoints needed
+        if key == "pretrained" or key.endswith("_checkpoint"):
+            kwargs[key] = None
     return create_model(info["model"]["name"], info["task_spec"], **kwargs)
 
 

@@ -7,7 +7,7 @@ with ``@register_model("<family>_<variant>")``; then import the module below. te
 checks every registered model against the contract automatically.
 """
 
-from egoaction.models import c3d, cnn_rnn, cnn_transformer, fusion, gsf, tsm, tsn, video3d
+from egoaction.models import c3d, cnn_rnn, cnn_transformer, convlstm, egornn, flow, fusion, gsf, tsm, tsn, video3d
 from egoaction.models._registry import create_model, list_models, model_parameters, register_model
 from egoaction.models.backbones import resnet_backbone
 from egoaction.models.base import VideoModel
@@ -19,8 +19,11 @@ __all__ = [
     "c3d",
     "cnn_rnn",
     "cnn_transformer",
+    "convlstm",
     "count_parameters",
     "create_model",
+    "egornn",
+    "flow",
     "freeze_stages",
     "fusion",
     "gsf",

@@ -60,3 +60,10 @@ def test_table_sorts_by_verb_accuracy(zoo: ModuleType) -> None:
     }
     lines = zoo.table(results).splitlines()
     assert lines[2].startswith("| b |") and lines[3].startswith("| a |")
+
+
+def test_the_default_sweep_holds_the_rgb_models_only(zoo: ModuleType) -> None:
+    names = zoo.rgb_models()
+    assert {"tsn_resnet18", "tsm_resnet18", "resnet18_bilstm_attn", "egornn_resnet34"} <= set(names)
+    # flow streams and the motion-segmentation variant need data the RGB-only EPIC budget does not load
+    assert not {"flow_resnet34", "two_stream_egornn", "egornn_ms"} & set(names)

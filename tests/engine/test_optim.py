@@ -89,3 +89,10 @@ def test_init_from_starts_stage_two_from_stage_one(tiny_config: Callable[..., Ex
     trained = torch.load(stage1 / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     # lr 0 in stage 2 (after warmup's first step too), so its weights are exactly stage 1's
     assert torch.equal(snaps.weights[0], trained["state_dict"]["model.backbone.conv1.weight"])
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_eps_comes_from_the_config(name: str) -> None:
+    model = create_model("tsn_resnet18", {"action": 3})
+    cfg = OptimConfig(name=name, lr=1e-3, eps=1e-4)  # Ego-RNN's and LSTA's Adam
+    assert build_optimizer(param_groups(model, cfg), cfg).defaults["eps"] == 1e-4

@@ -40,6 +40,19 @@ def make_batch(model: VideoModel, frames: int) -> dict[str, Tensor]:
     return {m: torch.randn((B, frames, channels[m], SIZE, SIZE), generator=gen) for m in model.modalities}
 
 
+def make_targets(model: VideoModel, frames: int) -> dict[str, Tensor]:
+    """Random uint8 training targets (B, T, 1, SIZE/4, SIZE/4) for every target modality (e.g. motion maps)."""
+    gen = torch.Generator().manual_seed(frames + 1)
+    size = (B, frames, 1, SIZE // 4, SIZE // 4)
+    return {m: torch.randint(0, 256, size, generator=gen, dtype=torch.uint8) for m in model.target_modalities}
+
+
+def full_loss(model: VideoModel, out: dict[str, Tensor], frames: int) -> Tensor:
+    """Task cross-entropies plus the model's auxiliary loss terms, as the engine trains them."""
+    aux = model.auxiliary_losses(out, make_targets(model, frames))
+    return task_loss(out, TASKS) + sum((v.float() for v in aux.values()), torch.zeros(()))
+
+
 def task_loss(out: dict[str, Tensor], tasks: dict[str, int]) -> Tensor:
     """Cross-entropy over every task head against fixed targets."""
     return torch.stack(
@@ -87,7 +100,7 @@ def test_backward_reaches_every_trainable_parameter(built: tuple[str, int, Video
     _, frames, model = built
     model.train()
     model.zero_grad(set_to_none=True)
-    task_loss(model(make_batch(model, frames)), TASKS).backward()
+    full_loss(model, model(make_batch(model, frames)), frames).backward()
     unreached = [
         n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)
     ]
