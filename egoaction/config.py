@@ -89,17 +89,18 @@ class OptimConfig:
     eps: float = 1e-8  # Adam/AdamW (Ego-RNN and LSTA use 1e-4)
     weight_decay: float = 5e-4
     backbone_lr_factor: float = 1.0
-    # parameter-name prefix -> lr multiplier (longest prefix wins), e.g. {"flow.backbone.layer4.": 0.01}
+    # parameter-name prefix -> lr multiplier (longest prefix wins), e.g. {"backbone.flow.layer4.": 0.01}
     lr_factors: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class ScheduleConfig:
-    """Learning-rate schedule: linear warmup then cosine, MultiStepLR, or constant; stepped per step or epoch."""
+    """Learning-rate schedule: linear warmup then cosine, MultiStepLR, StepLR or constant; stepped per step or epoch."""
 
-    name: Literal["cosine", "multistep", "constant"] = "cosine"
+    name: Literal["cosine", "multistep", "step", "constant"] = "cosine"
     warmup_epochs: float = 0.0
     milestones: list[int] = field(default_factory=list)
+    step_size: int = 1  # "step": multiply by gamma every step_size epochs (Ego-RNN two-stream: 1 epoch, 0.99)
     gamma: float = 0.1
     min_lr_factor: float = 0.0
     interval: Literal["step", "epoch"] = "step"

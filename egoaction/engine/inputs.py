@@ -16,9 +16,10 @@ _STATS: dict[str, tuple[float | tuple[float, ...], float | tuple[float, ...]]] =
 
 
 def has_views(batch: dict[str, Any], modalities: tuple[str, ...]) -> bool:
-    """True when clips carry a leading view dimension: rgb (B, V, T, 3, H, W) instead of (B, T, 3, H, W)."""
-    first = batch[modalities[0]]
-    return bool(first.dim() == (6 if modalities[0] == "rgb" else 5))
+    """True when clips carry a leading view dimension: rgb (B, V, T, 3, H, W) instead of (B, T, 3, H, W).
+
+    Every modality is 5-D per view batch (rgb (B, T, 3, H, W), flow (B, T', 2L, H, W), mmaps (B, T, 1, h, w))."""
+    return bool(batch[modalities[0]].dim() == 6)
 
 
 def model_inputs(batch: dict[str, Any], modalities: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], int]:

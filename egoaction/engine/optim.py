@@ -78,9 +78,10 @@ class LrFactor:
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     min_factor: float = 0.0
+    step_size: int = 1
 
     def __call__(self, t: int) -> float:
-        """Linear warmup from 1/warmup to 1, then cosine to ``min_factor``, step decay or constant."""
+        """Linear warmup from 1/warmup to 1, then cosine to ``min_factor``, milestone or periodic decay, or constant."""
         warmup = round(self.warmup_epochs * self.units_per_epoch)
         if t < warmup:
             return (t + 1) / warmup
@@ -91,6 +92,8 @@ class LrFactor:
         if self.name == "multistep":
             passed = sum(t >= round(m * self.units_per_epoch) for m in self.milestones)
             return float(self.gamma**passed)
+        if self.name == "step":
+            return float(self.gamma ** (t // max(1, round(self.step_size * self.units_per_epoch))))
         return 1.0
 
 
@@ -106,6 +109,7 @@ def build_schedule(
         units_per_epoch=units,
         warmup_epochs=cfg.warmup_epochs,
         milestones=tuple(cfg.milestones),
+        step_size=cfg.step_size,
         gamma=cfg.gamma,
         min_factor=cfg.min_lr_factor,
     )

@@ -96,3 +96,9 @@ def test_adam_eps_comes_from_the_config(name: str) -> None:
     model = create_model("tsn_resnet18", {"action": 3})
     cfg = OptimConfig(name=name, lr=1e-3, eps=1e-4)  # Ego-RNN's and LSTA's Adam
     assert build_optimizer(param_groups(model, cfg), cfg).defaults["eps"] == 1e-4
+
+
+def test_step_schedule_decays_every_step_size_epochs() -> None:
+    factor = LrFactor(name="step", total=50, units_per_epoch=10, step_size=2, gamma=0.5)
+    # 10 steps per epoch, so the lr halves every 20 steps (Ego-RNN two-stream: every epoch by 0.99)
+    assert [factor(t) for t in (0, 19, 20, 39, 40)] == [1.0, 1.0, 0.5, 0.5, 0.25]
