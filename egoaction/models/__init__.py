@@ -7,7 +7,20 @@ with ``@register_model("<family>_<variant>")``; then import the module below. te
 checks every registered model against the contract automatically.
 """
 
-from egoaction.models import c3d, cnn_rnn, cnn_transformer, convlstm, egornn, flow, fusion, gsf, tsm, tsn, video3d
+from egoaction.models import (
+    c3d,
+    cnn_rnn,
+    cnn_transformer,
+    convlstm,
+    egornn,
+    flow,
+    fusion,
+    gsf,
+    lsta,
+    tsm,
+    tsn,
+    video3d,
+)
 from egoaction.models._registry import create_model, list_models, model_parameters, register_model
 from egoaction.models.backbones import resnet_backbone
 from egoaction.models.base import VideoModel
@@ -28,6 +41,7 @@ __all__ = [
     "fusion",
     "gsf",
     "list_models",
+    "lsta",
     "model_parameters",
     "register_model",
     "resnet_backbone",
