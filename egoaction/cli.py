@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from egoaction import __version__
+from egoaction.cli_ego import add_ego_commands
 from egoaction.cli_engine import add_engine_commands
 from egoaction.cli_models import add_model_commands
 
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_data(sub)
     add_engine_commands(sub)
+    add_ego_commands(sub)
     add_model_commands(sub)
     return parser
 
