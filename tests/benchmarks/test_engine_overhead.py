@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import torch
 
 from egoaction.models import create_model
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "engine_overhead.py"
 
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("engine_overhead", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["engine_overhead"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_plain_loop_and_engine_reach_the_same_weights(tmp_path):
-    bench = load_script()
+def test_plain_loop_and_engine_reach_the_same_weights(tmp_path, benchmark_script):
+    bench = benchmark_script("engine_overhead")
     cfg = bench.bench_config(epochs=2, device="cpu", precision="32")
     data = bench.loader(bench.make_batches(count=3, batch=2, frames=2, size=32))
     torch.manual_seed(0)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -12,18 +10,12 @@ import pytest
 from egoaction.config import from_dict
 from egoaction.models import list_models
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "zoo.py"
 VERBS = ["take", "put", "open", "close", "turn-on", "turn-off", "push", "pull", "cut", "stir", "shake", "wash"]
 
 
 @pytest.fixture(scope="module")
-def zoo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("zoo", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["zoo"] = module
-    spec.loader.exec_module(module)
-    return module
+def zoo(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_script("zoo")
 
 
 def test_every_model_gets_the_same_valid_budget(zoo: ModuleType) -> None:
