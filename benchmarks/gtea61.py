@@ -9,13 +9,15 @@ the budget changed on the command line (``--set`` overrides, recorded with each 
 
 - data: a reduced synthetic GTEA61 (``--classes`` classes x ``--instances`` instances x users S1-S4 at 128x228,
   rendered into ``--root`` if missing); train on S1, S3, S4 and test on S2 (the fixed split);
-- clips: short side 128 and crops of 112 (the seed's 256 / 224 halved), so the ResNet-34 grid is 4x4, not 7x7;
+- clips: the whole frame shrunk to ``--size`` (64x112: short side 64, the seed's multi-scale corner crops keeping
+  the frame's aspect), so the ResNet-34 grid is 2x4, not 7x7, and the motion-segmentation head works on 2x2 cells;
 - epochs: ``--stage1-epochs`` / ``--stage2-epochs`` / ``--flow-epochs`` / ``--two-stream-epochs`` instead of
   200 / 150 / 750 / 250, with every milestone scaled by the same factor; batch ``--batch``;
-- pretraining: ImageNet weights cannot be fetched offline, so the stand-in is a ResNet-34 trained here as a
-  single-frame classifier (``tsn_resnet34``) on the training users' frames (seed 0). Ego-RNN's CAM needs the
-  backbone's own classifier, so its ``action`` head becomes rows of the 1000-way fc; the other rows are zero with
-  bias -100, which can never be the top class. The flow stream takes the same weights (cross-modality conv1);
+- pretraining: ImageNet weights cannot be fetched offline, so the stand-in is a TSN-ResNet-34 trained here on the
+  synthetic EPIC kitchen (``--epic-root``: other videos of the same rendered world, ``configs/demo.yaml``'s recipe
+  for ``--pretrain-epochs`` epochs). Ego-RNN's CAM needs the backbone's own object classifier, so the stand-in's
+  28-way noun head becomes the first rows of the 1000-way fc; the other rows are zero with bias -100, which can
+  never be the top class. The flow stream takes the same weights (cross-modality conv1);
 - LSTA runs at the Ego-RNN frame count (7), not its paper's 25.
 
 Each row's accuracy is the top-1 on S2 of the run's last checkpoint (one central view; 5 flow stacks for the flow
@@ -93,7 +95,15 @@ ROWS = [
     Row(
         "two_stream_16", "two-stream (joint train)", 16, "two_stream_16f", "two_stream", streams=("s2_cam_16", "flow_5")
     ),
-    Row("ms_7", "Ego-RNN + motion segmentation (stage 2)", 7, "egornn_ms", "stage2", (), "s1_cam_7"),
+    Row(
+        "ms_7",
+        "Ego-RNN + motion segmentation (stage 2)",
+        7,
+        "egornn_ms",
+        "stage2",
+        ("model.kwargs.ms_grid=2",),
+        "s1_cam_7",
+    ),
     Row("sd_7", "Ego-RNN + static-dynamic discriminator (stage 2)", 7, "egornn_sd", "stage2", (), "s1_cam_7"),
     Row("lsta_s1_7", "LSTA - stage 1", 7, "lsta_stage1", "stage1", ("data.num_frames=7",)),
     Row("lsta_s2_7", "LSTA - stage 2", 7, "lsta_stage2", "stage2", ("data.num_frames=7",), "lsta_s1_7"),
@@ -119,8 +129,8 @@ def common_sets(args: argparse.Namespace, seed: int) -> list[str]:
     """Overrides every row shares: data, clip size, batch, workers, seed, where runs go."""
     return [
         f"data.root={args.root}",
-        "data.size=112",
-        "data.resize=128",
+        f"data.size=[{args.size[0]},{args.size[1]}]",
+        f"data.resize={args.size[0]}",
         f"data.batch_size={args.batch}",
         f"data.num_workers={args.workers}",
         f"trainer.seed={seed}",
@@ -129,30 +139,28 @@ def common_sets(args: argparse.Namespace, seed: int) -> list[str]:
 
 
 def pretrain(args: argparse.Namespace) -> Path:
-    """Train the ImageNet stand-in (a single-frame ResNet-34) and write it as a torchvision state dict."""
+    """Train the ImageNet stand-in (a TSN-ResNet-34 on the synthetic EPIC kitchen) and write it for Ego-RNN."""
     out = args.runs / "standin_resnet34.pt"
     if out.is_file():
         return out
+    if not (args.epic_root / "EPIC_100_train.csv").is_file():
+        from egoaction.data.synth.generate import synthesize
+
+        print(synthesize("epic100", args.epic_root, preset="small", seed=0, flow=False), file=sys.stderr, flush=True)
     sets = [
-        *common_sets(args, 0),
-        "name=standin",
+        "name=standin_resnet34",
+        f"output_dir={args.runs}",
+        f"data.root={args.epic_root}",
+        f"data.num_workers={args.workers}",
         "model.name=tsn_resnet34",
-        "model.kwargs={}",
-        "data.sampler=tsn",
-        "data.num_frames=3",
-        "optim.name=adamw",
-        "optim.lr=1e-3",
-        "optim.weight_decay=0.05",
-        "schedule.name=cosine",
         "schedule.warmup_epochs=1",
         f"trainer.max_epochs={args.pretrain_epochs}",
-        "trainer.batchnorm=train",
-        f"output_dir={args.runs}",
     ]
-    run = train(load_config(CONFIGS / "_base.yaml", sets), overwrite=True)
+    run = train(load_config(Path(__file__).parent.parent / "configs" / "demo.yaml", sets), overwrite=True)
     state = read_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
     weights = {k.removeprefix("model.backbone."): v for k, v in state.items() if k.startswith("model.backbone.")}
-    head_w, head_b = state["model.heads.action.weight"], state["model.heads.action.bias"]
+    # the noun classifier plays ImageNet's object classifier: its rows are the CAM dictionary
+    head_w, head_b = state["model.heads.noun.weight"], state["model.heads.noun.bias"]
     fc_w = torch.zeros(FC_ROWS, head_w.shape[1])
     fc_b = torch.full((FC_ROWS,), -100.0)
     fc_w[: len(head_w)], fc_b[: len(head_b)] = head_w, head_b
@@ -250,11 +258,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     p.add_argument("--root", type=Path, default=Path("data/synth-gtea61-bench"))
     p.add_argument("--runs", type=Path, default=Path("runs/gtea61-bench"))
+    p.add_argument("--epic-root", type=Path, default=Path("data/synth-epic100"), help="the stand-in's data")
+    p.add_argument("--size", type=int, nargs=2, default=[64, 112], metavar=("H", "W"))
     p.add_argument("--classes", type=int, default=8)
     p.add_argument("--instances", type=int, default=3)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--pretrain-epochs", type=int, default=15)
+    p.add_argument("--pretrain-epochs", type=int, default=24)
     p.add_argument("--stage1-epochs", type=int, default=8)
     p.add_argument("--stage2-epochs", type=int, default=8)
     p.add_argument("--flow-epochs", type=int, default=15)
