@@ -71,6 +71,7 @@ def _info(args: argparse.Namespace) -> int:
                 "frames": info.input.frames,
                 "size": list(info.input.size),
                 "channels": dict(info.input.channels),
+                "frames_per_modality": {m: info.input.frames_of(m) for m, _ in info.input.channels},
             },
         }
         print(json.dumps(record, indent=2))

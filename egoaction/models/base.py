@@ -41,11 +41,20 @@ class InputSpec:
     frames: int = 8
     size: tuple[int, int] = (224, 224)
     channels: tuple[tuple[str, int], ...] = (("rgb", 3),)
+    # modalities whose length does not follow the clip's, e.g. the two-stream model's single flow stack
+    fixed_frames: tuple[tuple[str, int], ...] = ()
+
+    def frames_of(self, modality: str, frames: int | None = None) -> int:
+        """Time steps of ``modality`` in a clip of ``frames`` (default: the spec's) frames."""
+        return dict(self.fixed_frames).get(modality, frames or self.frames)
 
     def describe(self) -> str:
-        """E.g. ``"8 x rgb(3) x 224x224"``."""
-        mods = " + ".join(f"{m}({c})" for m, c in self.channels)
-        return f"{self.frames} x {mods} x {self.size[0]}x{self.size[1]}"
+        """E.g. ``"8 x rgb(3) x 224x224"`` or ``"25 x rgb(3) + 1 x flow(10) x 224x224"``."""
+        if not self.fixed_frames:
+            mods = " + ".join(f"{m}({c})" for m, c in self.channels)
+            return f"{self.frames} x {mods} x {self.size[0]}x{self.size[1]}"
+        mods = " + ".join(f"{self.frames_of(m)} x {m}({c})" for m, c in self.channels)
+        return f"{mods} x {self.size[0]}x{self.size[1]}"
 
 
 def check_task_spec(task_spec: dict[str, int]) -> dict[str, int]:
@@ -90,9 +99,11 @@ class VideoModel(nn.Module):
     def example_batch(self, batch_size: int = 1, *, frames: int | None = None) -> dict[str, Tensor]:
         """Random inputs of the expected shape per modality, e.g. rgb (B, T, 3, H, W), on the model's device."""
         spec = self.input_spec
-        t = frames or spec.frames
         device = next(self.parameters()).device
-        return {m: torch.randn(batch_size, t, c, *spec.size, device=device) for m, c in spec.channels}
+        return {
+            m: torch.randn(batch_size, spec.frames_of(m, frames), c, *spec.size, device=device)
+            for m, c in spec.channels
+        }
 
     def backbone_stages(self) -> list[nn.Module]:
         """The backbone's stages in order, stem first (ResNet: [conv1+bn1, layer1, ..., layer4])."""

@@ -140,7 +140,10 @@ class TwoStreamEgoRNN(VideoModel):
         super().__init__(task_spec, modalities=("rgb", "flow"))
         self.cam = cam
         self.channels = 2 * stack_len
-        self.input_spec = InputSpec(frames=25, size=(224, 224), channels=(("rgb", 3), ("flow", self.channels)))
+        # the reference trains on one flow stack beside the RGB frames (configs: data.flow_stacks 1)
+        self.input_spec = InputSpec(
+            frames=25, size=(224, 224), channels=(("rgb", 3), ("flow", self.channels)), fixed_frames=(("flow", 1),)
+        )
         self.backbone = nn.ModuleDict(
             {"flow": flow_resnet34_backbone(self.channels, pretrained), "rgb": cam_resnet34(pretrained)}
         )

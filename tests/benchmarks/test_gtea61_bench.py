@@ -26,7 +26,7 @@ def test_every_row_builds_a_valid_config_with_the_reduced_budget(bench: ModuleTy
         # the flow network's "frames" are its stack of 5 flow fields; the others' are RGB frames
         assert (cfg.data.flow_stack_len if row.kind == "flow" else cfg.data.num_frames) == row.frames
         assert cfg.model.kwargs["pretrained"] == str(weights)
-        expected = {"stage1": 8, "stage2": 8, "flow": 15, "two_stream": 4}[row.kind]
+        expected = {"stage1": 15, "stage2": 15, "flow": 30, "two_stream": 8}[row.kind]
         assert cfg.trainer.max_epochs == expected
         if row.init:
             assert cfg.model.init_from == str(tmp_path / "seed1" / row.init)

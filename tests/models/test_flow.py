@@ -160,3 +160,11 @@ def test_a_two_stream_checkpoint_rebuilds_without_its_stream_files(tmp_path: Pat
     rgb_ckpt.unlink()  # the stream files may be gone once the joint model is trained: its checkpoint has the weights
     model = build_model({"model": {"name": "two_stream_egornn", "kwargs": kwargs}, "task_spec": {"action": 5}})
     assert isinstance(model, TwoStreamEgoRNN)
+
+
+def test_two_stream_default_input_is_rgb_frames_beside_one_flow_stack() -> None:
+    model = two_stream()
+    assert model.input_spec.describe() == "25 x rgb(3) + 1 x flow(10) x 224x224"
+    batch = model.example_batch(2, frames=4)
+    # the clip length sets the RGB frames; the flow stays one stack, as the configs load it (data.flow_stacks 1)
+    assert batch["rgb"].shape == (2, 4, 3, 224, 224) and batch["flow"].shape == (2, 1, 10, 224, 224)
