@@ -71,21 +71,21 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "data": {
             "format": "epic100",
             "root": str(args.root),
-            "sampler": "tsn",
+            "sampler": args.sampler,
             "num_frames": args.frames,
             "size": list(args.size),
             "resize": args.size[0],
             "augmentation": {
-                "scales": [1.0, 0.875, 0.75],
+                "scales": [1.0, 0.875, 0.75] if args.augment else [1.0],
                 "rotation": 0,
-                "jitter": [0.25, 0.25, 0.25, 0.0],
+                "jitter": [0.25, 0.25, 0.25, 0.0] if args.augment else [0.0, 0.0, 0.0, 0.0],
                 "grayscale_p": 0,
                 "erasing_p": 0,
             },
             "batch_size": args.batch,
             "num_workers": args.workers,
         },
-        "loss": {"label_smoothing": 0.1},
+        "loss": {"label_smoothing": args.label_smoothing},
         "model": {"name": name, "kwargs": model_kwargs(name, args.frames, tuple(args.size))},
         "optim": {"name": "adamw", "lr": args.lr, "weight_decay": 0.05},
         "schedule": {"name": "cosine", "warmup_epochs": 1},
@@ -184,6 +184,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    # recipe ablations (benchmarks/results keeps what the default recipe measured; pass --results for others)
+    p.add_argument("--sampler", choices=("tsn", "linspace"), default="tsn", help="linspace: fixed frames, no offsets")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="flips only: no crops, no jitter")
     p.add_argument("--speed-steps", type=int, default=5)
     p.add_argument("--results", type=Path, default=RESULTS / "zoo.json")
     p.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSON")
