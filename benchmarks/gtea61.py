@@ -1,6 +1,6 @@
 """Seed 001's Figure 5 on the synthetic GTEA61, with the MS, static-dynamic and LSTA variants, 3 seeds per row.
 
-    python benchmarks/gtea61.py                          # every row, seeds 0 1 2 (about 2 hours on 2 cores)
+    python benchmarks/gtea61.py                          # every row, seeds 0 1 2 (46 min a seed on 2 cores)
     python benchmarks/gtea61.py --rows s1_cam_7 s2_cam_7 --seeds 0
     python benchmarks/gtea61.py --table-only             # rewrite the table from benchmarks/results/gtea61.json
 
