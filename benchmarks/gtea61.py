@@ -45,6 +45,7 @@ from egoaction.config import load_config
 from egoaction.engine.checkpoint import read_checkpoint
 from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
+from egoaction.report.run_report import read_epochs
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = Path(__file__).parent.parent / "configs" / "gtea61"
@@ -198,12 +199,8 @@ def row_sets(row: Row, args: argparse.Namespace, seed: int, weights: Path) -> li
 
 def last_val(run: Path, name: str) -> float | None:
     """The last validation value of metric ``name`` that the run logged, if any."""
-    value = None
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if f"val/{name}" in record:
-            value = float(record[f"val/{name}"])
-    return value
+    values = [r[f"val/{name}"] for r in read_epochs(run / "metrics.jsonl") if f"val/{name}" in r]
+    return float(values[-1]) if values else None
 
 
 def run_row(row: Row, args: argparse.Namespace, seed: int, weights: Path) -> dict[str, Any]:

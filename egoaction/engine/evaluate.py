@@ -172,7 +172,7 @@ def split_metrics(
         report["class_names"] = info["classes"][task]
         metrics["tasks"][task] = report
     if cfg.data.format == "epic100" and {"verb", "noun"} <= set(out["labels"]):
-        metrics["epic"] = _epic(out, segments, cfg, split)
+        metrics["epic"] = epic_split_metrics(out, segments, cfg, split)
     return metrics
 
 
@@ -186,7 +186,8 @@ def _single_label_videos(video_ids: np.ndarray, labels: np.ndarray) -> bool:
     return len(pairs) == len(set(video_ids.tolist())) and len(pairs) < len(labels)
 
 
-def _epic(out: dict[str, Any], segments: list[Any], cfg: ExperimentConfig, split: str) -> dict[str, Any]:
+def epic_split_metrics(out: dict[str, Any], segments: list[Any], cfg: ExperimentConfig, split: str) -> dict[str, Any]:
+    """The official EPIC-100 metrics of one split's logits and labels (unseen and tail subsets where available)."""
     from egoaction.data.formats.epic100 import read_tail_classes, read_unseen_participants
     from egoaction.metrics.epic import epic_metrics
 

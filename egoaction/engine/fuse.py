@@ -26,6 +26,7 @@ import numpy as np
 from egoaction.atomic import atomic_path, write_text_atomic
 from egoaction.config import ExperimentConfig, load_config
 from egoaction.data.segment import Segment
+from egoaction.engine.predict import softmax
 
 SCORE_FILES = ("scores.npz", "scores.json")
 EPIC_TASKS = ("verb", "noun")
@@ -179,12 +180,6 @@ def check_weights(weights: list[float] | None, count: int) -> np.ndarray:
     return np.asarray(w / w.sum())
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of scores (N, C) in float64."""
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return np.asarray(e / e.sum(axis=1, keepdims=True))
-
-
 def fuse_scores(scores: list[np.ndarray], weights: np.ndarray, *, use_softmax: bool = True) -> np.ndarray:
     """Weighted sum of (N, C) score arrays: log of the fused probabilities with ``use_softmax``, else of logits."""
     if not use_softmax:
@@ -243,10 +238,12 @@ def score_metrics(scores: dict[str, np.ndarray], truth: Labels) -> dict[str, Any
         top = topk_accuracy(scores[task], y, (1, 5))
         out["tasks"][task] = {"num_samples": len(y), "top1": _finite(top[1]), "top5": _finite(top[5])}
     if truth.segments is not None and truth.config is not None and set(EPIC_TASKS) <= set(truth.labels):
-        from egoaction.engine.evaluate import _epic
+        from egoaction.engine.evaluate import epic_split_metrics
 
         logits = {t: scores[t][:, None] for t in EPIC_TASKS}  # (N, 1 view, C), as evaluate passes them
-        out["epic"] = _epic({"logits": logits, "labels": truth.labels}, truth.segments, truth.config, truth.split)
+        out["epic"] = epic_split_metrics(
+            {"logits": logits, "labels": truth.labels}, truth.segments, truth.config, truth.split
+        )
     return out
 
 

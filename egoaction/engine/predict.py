@@ -36,9 +36,10 @@ def input_segment(path: str | Path) -> Segment:
     return Segment(path.stem, path.stem, "", 1, info.num_frames, info.fps, {}, video=path)
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max())
-    return np.asarray(e / e.sum())
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of scores (C,) or (N, C)."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return np.asarray(e / e.sum(axis=-1, keepdims=True))
 
 
 def _top(probs: np.ndarray, names: list[str], k: int) -> list[dict[str, Any]]:
@@ -64,7 +65,7 @@ def predict(
     dev = pick_device(device)
     set_memory_format(model.to(dev))
     out = predict_logits(model, [collate([ds[0]])], device=dev, progress=False)  # type: ignore[arg-type]
-    probs = {t: _softmax(v[0].mean(0)) for t, v in out["logits"].items()}
+    probs = {t: softmax(v[0].mean(0)) for t, v in out["logits"].items()}
     result: dict[str, Any] = {"input": str(input_path), "checkpoint": info["path"], "frames": segment.num_frames}
     result["tasks"] = {t: _top(p, info["classes"][t], top_k) for t, p in probs.items()}
     if "verb" in probs and "noun" in probs:
