@@ -27,7 +27,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision import models as tvm
 
-__all__ = ["GATES", "ConvLSTMCell", "cam_attention", "resnet_nobn_features", "uniform_attention"]
+__all__ = [
+    "GATES",
+    "ConvLSTMCell",
+    "cam_attention",
+    "class_activation_map",
+    "resnet_nobn_features",
+    "uniform_attention",
+]
 
 # gate order along the 4H output channels of the fused convs
 GATES = ("i", "f", "c", "o")
@@ -84,20 +91,28 @@ class ConvLSTMCell(nn.Module):
         return f"input_channels={self.input_channels}, hidden={self.hidden}, gates={''.join(GATES)}"
 
 
-def cam_attention(features: Tensor, weight: Tensor, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """CAM softmax attention: f (B, D, h, w), fc weight (K, D), bias (K,) -> (attention (B, h, w), class (B,)).
+def class_activation_map(features: Tensor, weight: Tensor, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """CAM of the top class: f (B, D, h, w), fc weight (K, D), bias (K,) -> (map (B, h, w) float32, class (B,)).
 
-    The class is the top-1 of ``weight @ GAP(f) + bias``; the map is ``weight[class] . f`` per cell (no bias),
-    softmaxed over the h*w cells, so each map sums to 1. Gradients reach ``f`` and the selected weight rows.
+    The class is the top-1 of ``weight @ GAP(f) + bias``; the map is ``weight[class] . f`` per cell (no bias, no
+    softmax). Gradients reach ``f`` and the selected weight rows.
     """
-    # float32 with autocast off: bf16 would blur near-tied logits and the softmax's sum
+    # float32 with autocast off: bf16 would blur near-tied logits and the scale of the map
     with torch.autocast(features.device.type, enabled=False):
         f = features.float()
         logits = F.linear(f.mean(dim=(2, 3)), weight.float(), None if bias is None else bias.float())
         cls = logits.argmax(dim=1)
-        cam = torch.einsum("bd,bdhw->bhw", weight.float()[cls], f)
-        attention = cam.flatten(1).softmax(dim=1).view_as(cam)
-    return attention, cls
+        return torch.einsum("bd,bdhw->bhw", weight.float()[cls], f), cls
+
+
+def cam_attention(features: Tensor, weight: Tensor, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """CAM softmax attention: f (B, D, h, w), fc weight (K, D), bias (K,) -> (attention (B, h, w), class (B,)).
+
+    :func:`class_activation_map` softmaxed over the h*w cells, so each map sums to 1.
+    """
+    cam, cls = class_activation_map(features, weight, bias)
+    with torch.autocast(features.device.type, enabled=False):
+        return cam.flatten(1).softmax(dim=1).view_as(cam), cls
 
 
 def uniform_attention(features: Tensor) -> Tensor:

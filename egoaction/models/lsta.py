@@ -66,13 +66,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision import models as tvm
 
 from egoaction.models._registry import register_model
 from egoaction.models.base import InputSpec, VideoModel
-from egoaction.models.convlstm import resnet_nobn_features
+from egoaction.models.convlstm import class_activation_map, resnet_nobn_features
 from egoaction.models.egornn import FEATURES, cam_resnet34, set_egornn_trainable
 from egoaction.models.heads import TaskHeads
 
@@ -111,13 +110,8 @@ def attention_saliency(features: Tensor, weight: Tensor, bias: Tensor | None = N
     The class is the top-1 of ``weight @ GAP(f) + bias``; m is that class's weight row summed over the channels of
     f at every cell (the CAM, no bias, no softmax). Gradients reach f and the selected weight rows.
     """
-    # float32 with autocast off: bf16 would blur near-tied logits and the scale of the raw map
-    with torch.autocast(features.device.type, enabled=False):
-        f = features.float()
-        logits = F.linear(f.mean(dim=(2, 3)), weight.float(), None if bias is None else bias.float())
-        cls = logits.argmax(dim=1)
-        saliency = torch.einsum("nd,ndhw->nhw", weight.float()[cls], f).unsqueeze(1)
-    return saliency, cls
+    cam, cls = class_activation_map(features, weight, bias)
+    return cam.unsqueeze(1), cls
 
 
 def _xavier_per_block(weight: Tensor, blocks: int) -> None:
