@@ -42,10 +42,12 @@ import torch
 
 from egoaction.atomic import write_text_atomic
 from egoaction.config import load_config
-from egoaction.engine.checkpoint import read_checkpoint
 from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
 from egoaction.report.run_report import read_epochs
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling module, also when tests load this file by path
+from standin import backbone_weights, save_weights, train_standin
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = Path(__file__).parent.parent / "configs" / "gtea61"
@@ -144,30 +146,15 @@ def pretrain(args: argparse.Namespace) -> Path:
     out = args.runs / "standin_resnet34.pt"
     if out.is_file():
         return out
-    if not (args.epic_root / "EPIC_100_train.csv").is_file():
-        from egoaction.data.synth.generate import synthesize
-
-        print(synthesize("epic100", args.epic_root, preset="small", seed=0, flow=False), file=sys.stderr, flush=True)
-    sets = [
-        "name=standin_resnet34",
-        f"output_dir={args.runs}",
-        f"data.root={args.epic_root}",
-        f"data.num_workers={args.workers}",
-        "model.name=tsn_resnet34",
-        "schedule.warmup_epochs=1",
-        f"trainer.max_epochs={args.pretrain_epochs}",
-    ]
-    run = train(load_config(Path(__file__).parent.parent / "configs" / "demo.yaml", sets), overwrite=True)
-    state = read_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
-    weights = {k.removeprefix("model.backbone."): v for k, v in state.items() if k.startswith("model.backbone.")}
+    state = train_standin("tsn_resnet34", args.epic_root, args.runs, args.pretrain_epochs, args.workers)
+    weights = backbone_weights(state)
     # the noun classifier plays ImageNet's object classifier: its rows are the CAM dictionary
-    head_w, head_b = state["model.heads.noun.weight"], state["model.heads.noun.bias"]
+    head_w, head_b = state["heads.noun.weight"], state["heads.noun.bias"]
     fc_w = torch.zeros(FC_ROWS, head_w.shape[1])
     fc_b = torch.full((FC_ROWS,), -100.0)
     fc_w[: len(head_w)], fc_b[: len(head_b)] = head_w, head_b
     weights.update({"fc.weight": fc_w, "fc.bias": fc_b})
-    torch.save(weights, out)
-    return out
+    return save_weights(weights, out)
 
 
 def scaled(values: list[int], epochs: int, full: int) -> str:

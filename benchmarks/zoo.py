@@ -44,16 +44,28 @@ from egoaction.engine.fit import train
 from egoaction.models import count_parameters, create_model, list_models, model_parameters
 from egoaction.models.base import set_memory_format
 
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling module, also when tests load this file by path
+from standin import backbone_weights, save_weights, train_standin
+
 RESULTS = Path(__file__).parent / "results"
 TASKS = {"verb": 12, "noun": 28}
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
 
-def model_kwargs(name: str, frames: int, size: tuple[int, int]) -> dict[str, Any]:
-    """The budget's kwargs for ``name``: no dropout, and the clip shape for models built for a fixed input."""
+def uses_resnet18(name: str) -> bool:
+    """Whether model ``name`` is built on a 2D ResNet-18 that the stand-in's weights fit."""
+    params = model_parameters(name)
+    return "pretrained" in params and ("resnet18" in name or params.get("arch") == "resnet18")
+
+
+def model_kwargs(name: str, frames: int, size: tuple[int, int], standin: Path | None = None) -> dict[str, Any]:
+    """The budget's kwargs for ``name``: no dropout, the clip shape for models built for a fixed input, and the
+    stand-in's weights (when there are some) for models on a ResNet-18."""
     params = model_parameters(name)
     kwargs: dict[str, Any] = {}
+    if standin is not None and uses_resnet18(name):
+        kwargs["pretrained"] = str(standin)
     if "dropout" in params:
         kwargs["dropout"] = 0.0
     if "num_frames" in params:
@@ -61,6 +73,20 @@ def model_kwargs(name: str, frames: int, size: tuple[int, int]) -> dict[str, Any
     if "size" in params:
         kwargs["size"] = list(size)
     return kwargs
+
+
+def standin_path(args: argparse.Namespace) -> Path | None:
+    """Where the budget's stand-in weights go, or None when the budget starts from scratch."""
+    return args.runs / f"standin_resnet18_{args.pretrain_epochs}ep.pt" if args.pretrain_epochs else None
+
+
+def standin(args: argparse.Namespace) -> Path | None:
+    """The stand-in's ResNet-18 weights file (trained on first use), or None when the budget starts from scratch."""
+    out = standin_path(args)
+    if out is not None and not out.is_file():
+        state = train_standin("tsn_resnet18", args.root, args.runs, args.pretrain_epochs, args.workers)
+        save_weights(backbone_weights(state), out)
+    return out
 
 
 def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -85,10 +111,10 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "batch_size": args.batch,
             "num_workers": args.workers,
         },
-        "loss": {"label_smoothing": args.label_smoothing},
-        "model": {"name": name, "kwargs": model_kwargs(name, args.frames, tuple(args.size))},
-        "optim": {"name": "adamw", "lr": args.lr, "weight_decay": 0.05},
-        "schedule": {"name": "cosine", "warmup_epochs": 1},
+        "loss": {"label_smoothing": args.label_smoothing, "task_weights": dict(args.task_weights)},
+        "model": {"name": name, "kwargs": model_kwargs(name, args.frames, tuple(args.size), args.standin)},
+        "optim": {"name": "adamw", "lr": args.lr, "weight_decay": args.weight_decay},
+        "schedule": {"name": args.schedule, "warmup_epochs": 1},
         "trainer": {"max_epochs": args.epochs, "progress_bar": False, "seed": args.seed, "channels_last": True},
         "eval": {"views": "1x1"},
     }
@@ -144,6 +170,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "params": count_parameters(model),
         "train_clips_per_s": train_speed(name, args),
         "wall_s": wall,
+        "pretrain_epochs": args.pretrain_epochs if uses_resnet18(name) else 0,
         "budget": {k: v for k, v in experiment(name, args).items() if k not in ("name", "output_dir", "model")},
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
     }
@@ -171,6 +198,14 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _task_weight(text: str) -> tuple[str, float]:
+    """'noun=0' -> ("noun", 0.0) for --task-weight."""
+    task, sep, weight = text.partition("=")
+    if not sep or task not in TASKS:
+        raise argparse.ArgumentTypeError(f"expected TASK=WEIGHT with TASK one of {sorted(TASKS)}, got {text!r}")
+    return task, float(weight)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options: which models and the shared budget."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,6 +223,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sampler", choices=("tsn", "linspace"), default="tsn", help="linspace: fixed frames, no offsets")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--no-augment", dest="augment", action="store_false", help="flips only: no crops, no jitter")
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="after 1 warmup epoch")
+    p.add_argument(
+        "--task-weight",
+        dest="task_weights",
+        type=_task_weight,
+        action="append",
+        default=[],
+        metavar="TASK=W",
+        help="loss weight of one task head, e.g. noun=0 (repeatable; default 1 each)",
+    )
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=0,
+        help="train the stand-in (a TSN-ResNet-18 on single frames) this long and start ResNet-18 models from it;"
+        " 0: from scratch",
+    )
     p.add_argument("--speed-steps", type=int, default=5)
     p.add_argument("--results", type=Path, default=RESULTS / "zoo.json")
     p.add_argument("--table-only", action="store_true", help="only rewrite the markdown table from the JSON")
@@ -196,6 +249,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="re-time train clips/s of the models in the JSON (or --models), one after another in this run",
     )
+    p.set_defaults(standin=None)  # main() fills it in once the stand-in exists
     return p.parse_args(argv)
 
 
@@ -223,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             from egoaction.data.synth.generate import synthesize
 
             print(synthesize("epic100", args.root, preset="small", seed=0, flow=False), file=sys.stderr)
+        args.standin = standin(args)
         for name in args.models or rgb_models():
             print(f"== {name}", file=sys.stderr, flush=True)
             results[name] = run_model(name, args)

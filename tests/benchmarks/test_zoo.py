@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 
 from egoaction.config import from_dict
-from egoaction.models import list_models
+from egoaction.models import create_model, list_models
 
 VERBS = ["take", "put", "open", "close", "turn-on", "turn-off", "push", "pull", "cut", "stir", "shake", "wash"]
 
@@ -59,3 +61,31 @@ def test_the_default_sweep_holds_the_rgb_models_only(zoo: ModuleType) -> None:
     assert {"tsn_resnet18", "tsm_resnet18", "resnet18_bilstm_attn", "egornn_resnet34"} <= set(names)
     # flow streams and the motion-segmentation variant need data the RGB-only EPIC budget does not load
     assert not {"flow_resnet34", "two_stream_egornn", "egornn_ms"} & set(names)
+
+
+def test_the_standin_goes_to_the_resnet18_models_and_fits_each(zoo: ModuleType, tmp_path: Path) -> None:
+    tsn = create_model("tsn_resnet18", zoo.TASKS)
+    weights = zoo.save_weights(zoo.backbone_weights(tsn.state_dict()), tmp_path / "standin.pt")
+    given = [n for n in zoo.rgb_models() if "pretrained" in zoo.model_kwargs(n, 8, (48, 84), weights)]
+    assert set(given) == {
+        "tsn_resnet18",
+        "tsm_resnet18",
+        "gsf_resnet18",
+        "resnet18_bilstm_attn",
+        "single_frame",
+        "early_fusion",
+        "late_fusion",
+        "slow_fusion",
+    }
+    assert "pretrained" not in zoo.model_kwargs("tsn_resnet18", 8, (48, 84))  # no stand-in: from scratch
+    expected = tsn.state_dict()["backbone.layer4.1.conv2.weight"]
+    for name in given:
+        state = create_model(name, zoo.TASKS, **zoo.model_kwargs(name, 8, (48, 84), weights)).state_dict()
+        (key,) = [k for k in state if k.endswith("layer4.1.conv2.weight")]
+        assert torch.equal(state[key], expected), name
+
+
+def test_a_pretrained_budget_records_its_standin_epochs(zoo: ModuleType, tmp_path: Path) -> None:
+    args = zoo.parse_args(["--pretrain-epochs", "3", "--runs", str(tmp_path)])
+    assert zoo.standin_path(args) == tmp_path / "standin_resnet18_3ep.pt"
+    assert zoo.standin_path(zoo.parse_args([])) is None
