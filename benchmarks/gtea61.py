@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -46,7 +45,8 @@ from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
 from egoaction.report.run_report import read_epochs
 
-sys.path.insert(0, str(Path(__file__).parent))  # the sibling module, also when tests load this file by path
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
+from machine import machine
 from standin import backbone_weights, save_weights, train_standin
 
 RESULTS = Path(__file__).parent / "results"
@@ -204,7 +204,7 @@ def run_row(row: Row, args: argparse.Namespace, seed: int, weights: Path) -> dic
         "wall_s": time.perf_counter() - start,
         "sets": sets,
         "torch": torch.__version__,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "machine": machine(),
     }
     for extra in ("sd_acc", "ms_acc", "ms_loss"):
         value = last_val(run, extra)

@@ -85,7 +85,12 @@ def test_the_standin_goes_to_the_resnet18_models_and_fits_each(zoo: ModuleType, 
         assert torch.equal(state[key], expected), name
 
 
-def test_a_pretrained_budget_records_its_standin_epochs(zoo: ModuleType, tmp_path: Path) -> None:
+def test_the_table_says_which_models_started_from_the_standin(zoo: ModuleType, tmp_path: Path) -> None:
     args = zoo.parse_args(["--pretrain-epochs", "3", "--runs", str(tmp_path)])
     assert zoo.standin_path(args) == tmp_path / "standin_resnet18_3ep.pt"
-    assert zoo.standin_path(zoo.parse_args([])) is None
+    assert zoo.standin_path(zoo.parse_args(["--pretrain-epochs", "0"])) is None
+    row = {"verb_top1": 1.0, "noun_top1": 1.0, "action_top1": 1.0, "reversal_verb_top1": 1.0, "params": 1e6}
+    row |= {"train_clips_per_s": 1.0, "wall_s": 60}
+    results = {"a": {"model": "a", "pretrain_epochs": 3, **row}, "b": {"model": "b", **row}}
+    lines = zoo.table(results).splitlines()
+    assert "| a | stand-in (3 ep) |" in lines[2] and "| b | scratch |" in lines[3]
