@@ -231,7 +231,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     # recipe ablations (benchmarks/results keeps what the default recipe measured; pass --results for others)
-    p.add_argument("--sampler", choices=("tsn", "linspace"), default="tsn", help="linspace: fixed frames, no offsets")
+    p.add_argument(
+        "--sampler",
+        choices=("tsn", "linspace", "dense"),
+        default="tsn",
+        help="linspace: fixed frames, no offsets; dense: consecutive frames (stride 2)",
+    )
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--no-augment", dest="augment", action="store_false", help="flips only: no crops, no jitter")
     p.add_argument("--weight-decay", type=float, default=0.05)
