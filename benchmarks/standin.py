@@ -36,12 +36,18 @@ def standin_sets(model: str, epic_root: Path, runs: Path, epochs: int, workers: 
     ]
 
 
-def train_standin(model: str, epic_root: Path, runs: Path, epochs: int, workers: int = 1) -> dict[str, Tensor]:
-    """Train the TSN ``model`` as the stand-in (rendering the kitchen if missing); its weights, no 'model.'."""
+def ensure_kitchen(epic_root: Path) -> Path:
+    """The ``small`` synthetic EPIC kitchen (seed 0, no flow) at ``epic_root``, rendered on first use."""
     if not (epic_root / "EPIC_100_train.csv").is_file():
         from egoaction.data.synth.generate import synthesize
 
         print(synthesize("epic100", epic_root, preset="small", seed=0, flow=False), file=sys.stderr, flush=True)
+    return epic_root
+
+
+def train_standin(model: str, epic_root: Path, runs: Path, epochs: int, workers: int = 1) -> dict[str, Tensor]:
+    """Train the TSN ``model`` as the stand-in (rendering the kitchen if missing); its weights, no 'model.'."""
+    ensure_kitchen(epic_root)
     run = train(load_config(DEMO, standin_sets(model, epic_root, runs, epochs, workers)), overwrite=True)
     state = read_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
     return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}

@@ -50,7 +50,7 @@ from egoaction.models.base import set_memory_format
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 from machine import machine
-from standin import backbone_weights, save_weights, train_standin
+from standin import backbone_weights, ensure_kitchen, save_weights, train_standin
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = {"verb": 12, "noun": 28}
@@ -290,10 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {results[name]['train_clips_per_s']:.1f} clips/s", file=sys.stderr, flush=True)
         write_text_atomic(args.results, json.dumps(list(results.values()), indent=1) + "\n")
     elif not args.table_only:
-        if not (args.root / "EPIC_100_train.csv").is_file():
-            from egoaction.data.synth.generate import synthesize
-
-            print(synthesize("epic100", args.root, preset="small", seed=0, flow=False), file=sys.stderr)
+        ensure_kitchen(args.root)
         args.standin = standin(args)
         for name in args.models or rgb_models():
             print(f"== {name}", file=sys.stderr, flush=True)
