@@ -43,11 +43,12 @@ from egoaction.atomic import write_text_atomic
 from egoaction.config import load_config
 from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
+from egoaction.models.backbones import strip_wrapper_prefixes
 from egoaction.report.run_report import read_epochs
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 from machine import machine
-from standin import backbone_weights, save_weights, train_standin
+from standin import save_weights, train_standin
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = Path(__file__).parent.parent / "configs" / "gtea61"
@@ -147,7 +148,7 @@ def pretrain(args: argparse.Namespace) -> Path:
     if out.is_file():
         return out
     state = train_standin("tsn_resnet34", args.epic_root, args.runs, args.pretrain_epochs, args.workers)
-    weights = backbone_weights(state)
+    weights = strip_wrapper_prefixes(state)
     # the noun classifier plays ImageNet's object classifier: its rows are the CAM dictionary
     head_w, head_b = state["heads.noun.weight"], state["heads.noun.bias"]
     fc_w = torch.zeros(FC_ROWS, head_w.shape[1])

@@ -53,11 +53,6 @@ def train_standin(model: str, epic_root: Path, runs: Path, epochs: int, workers:
     return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
 
 
-def backbone_weights(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The ``backbone.`` part of a model's weights, in torchvision's ResNet layout (no prefix)."""
-    return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
-
-
 def save_weights(weights: dict[str, Tensor], path: Path) -> Path:
     """torch.save ``weights`` to ``path`` through a temporary file, so an interrupted run leaves no half file."""
     with atomic_path(path) as tmp:

@@ -46,11 +46,12 @@ from egoaction.data.synth import REVERSAL_PAIRS
 from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
 from egoaction.models import count_parameters, create_model, list_models, model_parameters
+from egoaction.models.backbones import strip_wrapper_prefixes
 from egoaction.models.base import set_memory_format
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 from machine import machine
-from standin import backbone_weights, ensure_kitchen, save_weights, train_standin
+from standin import ensure_kitchen, save_weights, train_standin
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = {"verb": 12, "noun": 28}
@@ -90,7 +91,7 @@ def standin(args: argparse.Namespace) -> Path | None:
     out = standin_path(args)
     if out is not None and not out.is_file():
         state = train_standin("tsn_resnet18", args.root, args.runs, args.pretrain_epochs, args.workers)
-        save_weights(backbone_weights(state), out)
+        save_weights(strip_wrapper_prefixes(state), out)
     return out
 
 

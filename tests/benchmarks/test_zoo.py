@@ -65,7 +65,7 @@ def test_the_default_sweep_holds_the_rgb_models_only(zoo: ModuleType) -> None:
 
 def test_the_standin_goes_to_the_resnet18_models_and_fits_each(zoo: ModuleType, tmp_path: Path) -> None:
     tsn = create_model("tsn_resnet18", zoo.TASKS)
-    weights = zoo.save_weights(zoo.backbone_weights(tsn.state_dict()), tmp_path / "standin.pt")
+    weights = zoo.save_weights(zoo.strip_wrapper_prefixes(tsn.state_dict()), tmp_path / "standin.pt")
     given = [n for n in zoo.rgb_models() if "pretrained" in zoo.model_kwargs(n, 8, (48, 84), weights)]
     assert set(given) == {
         "tsn_resnet18",
