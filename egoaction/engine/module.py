@@ -57,6 +57,9 @@ class ActionModule(L.LightningModule):
         if channels_last:
             set_memory_format(self.model)
         self._val_outputs: list[dict[str, torch.Tensor]] = []
+        # the last validation epoch's "logits/<task>", "labels/<task>" and "index" over the whole split, for
+        # callbacks that score it their own way (a class subset, a confusion matrix) in on_validation_end
+        self.val_predictions: dict[str, torch.Tensor] = {}
 
     # ---- forward and loss -------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -167,6 +170,7 @@ class ActionModule(L.LightningModule):
         merged = {k: torch.cat([o[k] for o in self._val_outputs]) for k in self._val_outputs[0]}
         self._val_outputs.clear()
         gathered = {k: _gather(self, v) for k, v in merged.items()}
+        self.val_predictions = {k: v.detach().cpu() for k, v in gathered.items()}
         for name, value in epoch_metrics(gathered, self.tasks).items():
             self.log(f"val/{name}", value, rank_zero_only=True)
 

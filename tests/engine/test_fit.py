@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
@@ -45,6 +46,30 @@ def test_run_directory_is_complete_and_self_describing(tiny_config: Callable[...
     model, _ = load_model(run_dir)
     state = read_checkpoint(run_dir / "checkpoints" / "best.ckpt")["state_dict"]
     assert torch.equal(model.state_dict()["heads.noun.weight"], state["model.heads.noun.weight"])
+
+
+class KeepPredictions(L.Callback):
+    """Copies what the module exposes after each validation epoch, with the metrics it logged."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dict[str, torch.Tensor], float]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        top1 = float(trainer.callback_metrics["val/verb_top1"])
+        self.seen.append((dict(module.val_predictions), top1))
+
+
+def test_callbacks_see_the_whole_validation_split_the_metrics_came_from(
+    tiny_config: Callable[..., ExperimentConfig],
+) -> None:
+    keep = KeepPredictions()
+    train(tiny_config(**{"trainer.max_epochs": 1}), callbacks=[keep])
+    preds, logged = keep.seen[-1]  # the sanity check's two batches come first
+    n = len(preds["labels/verb"])
+    assert preds["logits/verb"].shape == (n, 12) and preds["logits/noun"].shape == (n, 28)
+    assert sorted(preds["index"].tolist()) == list(range(n))  # every validation segment once
+    top1 = 100 * (preds["logits/verb"].argmax(1) == preds["labels/verb"]).float().mean().item()
+    assert top1 == pytest.approx(logged, abs=1e-4)
 
 
 def test_existing_run_is_not_overwritten_silently(tiny_config: Callable[..., ExperimentConfig]) -> None:
