@@ -33,9 +33,11 @@ import json
 import statistics
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -45,6 +47,7 @@ from egoaction.config import from_dict
 from egoaction.data.synth import REVERSAL_PAIRS
 from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
+from egoaction.engine.module import ActionModule
 from egoaction.models import count_parameters, create_model, list_models, model_parameters
 from egoaction.models.backbones import strip_wrapper_prefixes
 from egoaction.models.base import set_memory_format
@@ -126,19 +129,41 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def reversal_rows(names: list[str]) -> list[int]:
+    """Indices of the verbs in ``names`` that belong to a time-reversal pair."""
+    return [names.index(v) for pair in REVERSAL_PAIRS for v in pair if v in names]
+
+
 def reversal_top1(report: dict[str, Any]) -> float:
     """Top-1 (%) over the segments whose true verb is one of a time-reversal pair, from the confusion matrix."""
-    names = report["class_names"]
     confusion = np.asarray(report["confusion"])
-    rows = [names.index(v) for pair in REVERSAL_PAIRS for v in pair if v in names]
+    rows = reversal_rows(report["class_names"])
     total = confusion[rows].sum()
     return float(100 * confusion[rows, rows].sum() / total) if total else float("nan")
 
 
-def train_speed(name: str, args: argparse.Namespace) -> float:
-    """Median train clips/s over ``--speed-steps`` AdamW steps on random input of the budget's shape."""
+class ReversalByEpoch(L.Callback):
+    """Reversal-pair verb top-1 (%) after every training epoch, from the validation predictions the engine keeps."""
+
+    def __init__(self) -> None:
+        self.history: list[float] = []
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        """Score the epoch's validation split (not the sanity check's two batches)."""
+        if trainer.sanity_checking:
+            return
+        action = typing.cast(ActionModule, module)
+        preds = action.val_predictions
+        labels = preds["labels/verb"].numpy()
+        chosen = np.isin(labels, reversal_rows(list(action.info["classes"]["verb"])))
+        right = preds["logits/verb"].argmax(1).numpy() == labels
+        self.history.append(float(100 * right[chosen].mean()) if chosen.any() else float("nan"))
+
+
+def train_speed(model: torch.nn.Module, args: argparse.Namespace) -> float:
+    """Median train clips/s of ``model`` over ``--speed-steps`` AdamW steps on random input of the budget's shape."""
     torch.manual_seed(0)
-    model = set_memory_format(create_model(name, TASKS, **model_kwargs(name, args.frames, tuple(args.size))))
+    model = set_memory_format(model)
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     rgb = (torch.rand(args.batch, args.frames, 3, *args.size) - MEAN) / STD
@@ -158,26 +183,37 @@ def train_speed(name: str, args: argparse.Namespace) -> float:
     return args.batch / statistics.median(times)
 
 
+def budget_model(name: str, args: argparse.Namespace) -> torch.nn.Module:
+    """``name`` as the budget builds it, from random weights (for its parameter count and speed)."""
+    torch.manual_seed(0)
+    return create_model(name, TASKS, **model_kwargs(name, args.frames, tuple(args.size)))
+
+
 def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train ``name`` on the budget, evaluate its last checkpoint, time its training step; one result record."""
     start = time.perf_counter()
-    run_dir = train(from_dict(experiment(name, args), source=f"zoo:{name}"), overwrite=True)
+    by_epoch = ReversalByEpoch()
+    run_dir = train(from_dict(experiment(name, args), source=f"zoo:{name}"), overwrite=True, callbacks=[by_epoch])
     wall = time.perf_counter() - start
     metrics = evaluate(run_dir / "checkpoints" / "last.ckpt", views="1x1", gap=False, progress=False)
     val = next(iter(metrics.values()))
     epic = val["epic"]
-    model = create_model(name, TASKS, **model_kwargs(name, args.frames, tuple(args.size)))
+    model = budget_model(name, args)
+    budget = {k: v for k, v in experiment(name, args).items() if k not in ("name", "output_dir", "model")}
+    if uses_resnet18(name) and args.standin is not None:
+        budget["standin"] = str(args.standin)
     return {
         "model": name,
         "verb_top1": epic["all_verb_accuracy_at_1"],
         "noun_top1": epic["all_noun_accuracy_at_1"],
         "action_top1": epic["all_action_accuracy_at_1"],
         "reversal_verb_top1": reversal_top1(val["tasks"]["verb"]),
+        "reversal_verb_top1_by_epoch": by_epoch.history,
         "params": count_parameters(model),
-        "train_clips_per_s": train_speed(name, args),
+        "train_clips_per_s": train_speed(model, args),
         "wall_s": wall,
         "pretrain_epochs": args.pretrain_epochs if uses_resnet18(name) else 0,
-        "budget": {k: v for k, v in experiment(name, args).items() if k not in ("name", "output_dir", "model")},
+        "budget": budget,
         "machine": machine(),
     }
 
@@ -286,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     results = load_results(args.results)
     if args.speed_only:
         for name in args.models or list(results):
-            results[name]["train_clips_per_s"] = train_speed(name, args)
+            results[name]["train_clips_per_s"] = train_speed(budget_model(name, args), args)
             results[name]["machine"] = machine()
             print(f"{name}: {results[name]['train_clips_per_s']:.1f} clips/s", file=sys.stderr, flush=True)
         write_text_atomic(args.results, json.dumps(list(results.values()), indent=1) + "\n")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from egoaction.config import from_dict
-from egoaction.models import create_model, list_models
+from egoaction.models import count_parameters, create_model, list_models
 
 VERBS = ["take", "put", "open", "close", "turn-on", "turn-off", "push", "pull", "cut", "stir", "shake", "wash"]
 
@@ -94,3 +94,17 @@ def test_the_table_says_which_models_started_from_the_standin(zoo: ModuleType, t
     results = {"a": {"model": "a", "pretrain_epochs": 3, **row}, "b": {"model": "b", **row}}
     lines = zoo.table(results).splitlines()
     assert "| a | stand-in (3 ep) |" in lines[2] and "| b | scratch |" in lines[3]
+
+
+@pytest.mark.slow
+def test_a_run_records_the_reversal_score_of_every_epoch(
+    zoo: ModuleType, synth_root: Callable[[str], Path], tmp_path: Path
+) -> None:
+    budget = ["--root", str(synth_root("epic100")), "--runs", str(tmp_path), "--epochs", "2", "--frames", "2"]
+    budget += ["--size", "32", "32", "--batch", "8", "--workers", "0", "--pretrain-epochs", "0", "--speed-steps", "1"]
+    record = zoo.run_model("tsn_resnet18", zoo.parse_args(budget))
+    assert len(record["reversal_verb_top1_by_epoch"]) == 2
+    # the last epoch's validation and the evaluation of the last checkpoint score the same clips the same way
+    assert record["reversal_verb_top1_by_epoch"][-1] == pytest.approx(record["reversal_verb_top1"])
+    assert record["params"] == count_parameters(create_model("tsn_resnet18", zoo.TASKS))
+    assert "standin" not in record["budget"]
