@@ -193,13 +193,14 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train ``name`` on the budget, evaluate its last checkpoint, time its training step; one result record."""
     start = time.perf_counter()
     by_epoch = ReversalByEpoch()
-    run_dir = train(from_dict(experiment(name, args), source=f"zoo:{name}"), overwrite=True, callbacks=[by_epoch])
+    config = experiment(name, args)
+    run_dir = train(from_dict(config, source=f"zoo:{name}"), overwrite=True, callbacks=[by_epoch])
     wall = time.perf_counter() - start
     metrics = evaluate(run_dir / "checkpoints" / "last.ckpt", views="1x1", gap=False, progress=False)
     val = next(iter(metrics.values()))
     epic = val["epic"]
     model = budget_model(name, args)
-    budget = {k: v for k, v in experiment(name, args).items() if k not in ("name", "output_dir", "model")}
+    budget = {k: v for k, v in config.items() if k not in ("name", "output_dir", "model")}
     if uses_resnet18(name) and args.standin is not None:
         budget["standin"] = str(args.standin)
     return {

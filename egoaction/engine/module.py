@@ -169,9 +169,8 @@ class ActionModule(L.LightningModule):
             return
         merged = {k: torch.cat([o[k] for o in self._val_outputs]) for k in self._val_outputs[0]}
         self._val_outputs.clear()
-        gathered = {k: _gather(self, v) for k, v in merged.items()}
-        self.val_predictions = {k: v.detach().cpu() for k, v in gathered.items()}
-        for name, value in epoch_metrics(gathered, self.tasks).items():
+        self.val_predictions = {k: _gather(self, v).detach().cpu() for k, v in merged.items()}
+        for name, value in epoch_metrics(self.val_predictions, self.tasks).items():
             self.log(f"val/{name}", value, rank_zero_only=True)
 
     # ---- optimisers and checkpoints -------------------------------------------------------------------------
