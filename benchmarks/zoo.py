@@ -4,6 +4,7 @@
     python benchmarks/zoo.py --models resnet50_pool resnet50_lstm tsm_resnet18 --epochs 8
     python benchmarks/zoo.py --models tsn_resnet18 --pretrain-epochs 0 --results /tmp/scratch.json  # from scratch
     python benchmarks/zoo.py --table-only                     # rewrite the table from benchmarks/results/zoo.json
+    python benchmarks/zoo.py --models tsm_resnet18 --model-kwarg consensus=trn --results /tmp/trn.json  # a variant
 
 Each model is trained by egoaction's engine (``egoaction.engine.fit.train``) with the same data, recipe and number
 of epochs, then its last checkpoint is evaluated on the validation split (1 view). The budget is set by the command
@@ -68,9 +69,11 @@ def uses_resnet18(name: str) -> bool:
     return "pretrained" in params and ("resnet18" in name or params.get("arch") == "resnet18")
 
 
-def model_kwargs(name: str, frames: int, size: tuple[int, int], standin: Path | None = None) -> dict[str, Any]:
-    """The budget's kwargs for ``name``: no dropout, the clip shape for models built for a fixed input, and the
-    stand-in's weights (when there are some) for models on a ResNet-18."""
+def model_kwargs(
+    name: str, frames: int, size: tuple[int, int], standin: Path | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The budget's kwargs for ``name``: no dropout, the clip shape for models built for a fixed input, the
+    stand-in's weights (when there are some) for models on a ResNet-18, then ``extra`` (``--model-kwarg``)."""
     params = model_parameters(name)
     kwargs: dict[str, Any] = {}
     if standin is not None and uses_resnet18(name):
@@ -81,7 +84,17 @@ def model_kwargs(name: str, frames: int, size: tuple[int, int], standin: Path | 
         kwargs["num_frames"] = frames
     if "size" in params:
         kwargs["size"] = list(size)
-    return kwargs
+    return {**kwargs, **(extra or {})}
+
+
+def variant(name: str, extra: dict[str, Any]) -> str:
+    """The result's name: ``name`` and its ``--model-kwarg`` settings, e.g. ``tsm_resnet18[consensus=trn]``."""
+    return name + "".join(f"[{k}={v}]" for k, v in extra.items())
+
+
+def run_name(name: str, extra: dict[str, Any]) -> str:
+    """The run directory's name, e.g. ``tsm_resnet18_consensus-trn``."""
+    return name + "".join(f"_{k}-{v}" for k, v in extra.items())
 
 
 def standin_path(args: argparse.Namespace) -> Path | None:
@@ -101,7 +114,7 @@ def standin(args: argparse.Namespace) -> Path | None:
 def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The shared budget as an egoaction config for model ``name``."""
     return {
-        "name": name,
+        "name": run_name(name, args.model_kwargs),
         "output_dir": str(args.runs),
         "data": {
             "format": "epic100",
@@ -121,7 +134,10 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "num_workers": args.workers,
         },
         "loss": {"label_smoothing": args.label_smoothing, "task_weights": dict(args.task_weights)},
-        "model": {"name": name, "kwargs": model_kwargs(name, args.frames, tuple(args.size), args.standin)},
+        "model": {
+            "name": name,
+            "kwargs": model_kwargs(name, args.frames, tuple(args.size), args.standin, args.model_kwargs),
+        },
         "optim": {"name": "adamw", "lr": args.lr, "weight_decay": args.weight_decay},
         "schedule": {"name": args.schedule, "warmup_epochs": 1},
         "trainer": {"max_epochs": args.epochs, "progress_bar": False, "seed": args.seed, "channels_last": True},
@@ -183,10 +199,10 @@ def train_speed(model: torch.nn.Module, args: argparse.Namespace) -> float:
     return args.batch / statistics.median(times)
 
 
-def budget_model(name: str, args: argparse.Namespace) -> torch.nn.Module:
+def budget_model(name: str, args: argparse.Namespace, extra: dict[str, Any] | None = None) -> torch.nn.Module:
     """``name`` as the budget builds it, from random weights (for its parameter count and speed)."""
     torch.manual_seed(0)
-    return create_model(name, TASKS, **model_kwargs(name, args.frames, tuple(args.size)))
+    return create_model(name, TASKS, **model_kwargs(name, args.frames, tuple(args.size), extra=extra))
 
 
 def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -199,12 +215,14 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     metrics = evaluate(run_dir / "checkpoints" / "last.ckpt", views="1x1", gap=False, progress=False)
     val = next(iter(metrics.values()))
     epic = val["epic"]
-    model = budget_model(name, args)
+    model = budget_model(name, args, args.model_kwargs)
     budget = {k: v for k, v in config.items() if k not in ("name", "output_dir", "model")}
     if uses_resnet18(name) and args.standin is not None:
         budget["standin"] = str(args.standin)
     return {
-        "model": name,
+        "model": variant(name, args.model_kwargs),
+        "name": name,
+        "model_kwargs": args.model_kwargs,
         "verb_top1": epic["all_verb_accuracy_at_1"],
         "noun_top1": epic["all_noun_accuracy_at_1"],
         "action_top1": epic["all_action_accuracy_at_1"],
@@ -245,6 +263,17 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{r['wall_s'] / 60:.1f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _model_kwarg(text: str) -> tuple[str, Any]:
+    """'consensus=trn' -> ("consensus", "trn"); values are read as JSON when they parse (numbers, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a factory keyword, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _task_weight(text: str) -> tuple[str, float]:
@@ -289,6 +318,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="loss weight of one task head, e.g. noun=0 (repeatable; default 1 each)",
     )
     p.add_argument(
+        "--model-kwarg",
+        dest="model_kwargs",
+        type=_model_kwarg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="factory keyword for every model of the run, e.g. consensus=trn (repeatable); the result is named"
+        " tsm_resnet18[consensus=trn] and its run directory tsm_resnet18_consensus-trn",
+    )
+    p.add_argument(
         "--pretrain-epochs",
         type=int,
         default=24,
@@ -304,7 +343,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="re-time train clips/s of the models in the JSON (or --models), one after another in this run",
     )
     p.set_defaults(standin=None)  # main() fills it in once the stand-in exists
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.model_kwargs = dict(args.model_kwargs)
+    return args
 
 
 def rgb_models() -> list[str]:
@@ -322,17 +363,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results = load_results(args.results)
     if args.speed_only:
-        for name in args.models or list(results):
-            results[name]["train_clips_per_s"] = train_speed(budget_model(name, args), args)
-            results[name]["machine"] = machine()
-            print(f"{name}: {results[name]['train_clips_per_s']:.1f} clips/s", file=sys.stderr, flush=True)
+        for key in args.models or list(results):
+            record = results[key]
+            model = budget_model(record.get("name", key), args, record.get("model_kwargs"))
+            record["train_clips_per_s"] = train_speed(model, args)
+            record["machine"] = machine()
+            print(f"{key}: {record['train_clips_per_s']:.1f} clips/s", file=sys.stderr, flush=True)
         write_text_atomic(args.results, json.dumps(list(results.values()), indent=1) + "\n")
     elif not args.table_only:
         ensure_kitchen(args.root)
         args.standin = standin(args)
         for name in args.models or rgb_models():
             print(f"== {name}", file=sys.stderr, flush=True)
-            results[name] = run_model(name, args)
+            record = run_model(name, args)
+            results[record["model"]] = record
             # after every model, so an interrupted sweep keeps what it measured
             write_text_atomic(args.results, json.dumps(list(results.values()), indent=1) + "\n")
     text = table(results)

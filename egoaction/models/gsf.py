@@ -187,6 +187,8 @@ class GSF(SegmentConsensus):
         pretrained: str | None = None,
         dropout: float = 0.5,
         drop_path: float = 0.0,
+        consensus: str = "avg",
+        num_frames: int = 8,
         channel_ratio: float = 1.0,
     ) -> None:
         if depth not in _IMAGENET_URLS:
@@ -206,7 +208,14 @@ class GSF(SegmentConsensus):
         if gsf_layout:
             load_backbone_weights(backbone, state, source=source)
         super().__init__(
-            task_spec, backbone=backbone, dim=dim, segments=segments, dropout=dropout, pretrained=pretrained is not None
+            task_spec,
+            backbone=backbone,
+            dim=dim,
+            segments=segments,
+            dropout=dropout,
+            pretrained=pretrained is not None,
+            consensus=consensus,
+            num_frames=num_frames,
         )
         self.channel_ratio = channel_ratio
 
@@ -222,11 +231,20 @@ def gsf_resnet18(
     pretrained: str | None = None,
     dropout: float = 0.5,
     drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 8,
     channel_ratio: float = 1.0,
 ) -> GSF:
     """GSF on a ResNet-18 (GSF before bn2 of each BasicBlock; 512-d frame features)."""
     return GSF(
-        task_spec, depth=18, pretrained=pretrained, dropout=dropout, drop_path=drop_path, channel_ratio=channel_ratio
+        task_spec,
+        depth=18,
+        pretrained=pretrained,
+        dropout=dropout,
+        drop_path=drop_path,
+        consensus=consensus,
+        num_frames=num_frames,
+        channel_ratio=channel_ratio,
     )
 
 
@@ -237,9 +255,18 @@ def gsf_resnet50(
     pretrained: str | None = None,
     dropout: float = 0.5,
     drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 8,
     channel_ratio: float = 1.0,
 ) -> GSF:
     """GSF on a ResNet-50, one module per Bottleneck between conv3 and bn3 (2048-d frame features)."""
     return GSF(
-        task_spec, depth=50, pretrained=pretrained, dropout=dropout, drop_path=drop_path, channel_ratio=channel_ratio
+        task_spec,
+        depth=50,
+        pretrained=pretrained,
+        dropout=dropout,
+        drop_path=drop_path,
+        consensus=consensus,
+        num_frames=num_frames,
+        channel_ratio=channel_ratio,
     )

@@ -22,6 +22,10 @@ Choices and adaptations:
 - Not implemented: the temporal max-pool after layer1 (an option that halves T, off in the released models),
   the online (uni-directional) variant, and ResNet-101's "shift every other block" rule (no ResNet-101 here).
 - ``input_spec``: the authors' 8-frame 224x224 Kinetics / Something-Something setting.
+- ``consensus="trn"`` (not in the paper): TRN's relation over the frame features in time order replaces the
+  average, so the head itself reads order (:mod:`egoaction.models.trn`); it fixes the clip length at
+  ``num_frames``, which the average does not use. The zoo's reversal-pair measurement is why it is here
+  (docs/models.md, "Comparison").
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from egoaction.models._registry import register_model
 from egoaction.models.backbones import encode_frames, resnet_backbone
 from egoaction.models.base import InputSpec, VideoModel
-from egoaction.models.heads import TaskHeads
+from egoaction.models.heads import RelationConsensus, TaskHeads
 
 __all__ = [
+    "CONSENSUS",
     "PLACEMENTS",
     "TSM",
     "SegmentConsensus",
@@ -49,6 +54,7 @@ __all__ = [
 ]
 
 PLACEMENTS = ("blockres", "block")
+CONSENSUS = ("avg", "trn")
 
 
 def temporal_shift(x: Tensor, segments: int, fold_div: int = 8) -> Tensor:
@@ -141,9 +147,11 @@ def add_temporal_shift(
 
 
 class SegmentConsensus(VideoModel):
-    """TSN head over a backbone that mixes the T frames of a clip: rgb (B, T, 3, H, W) -> {task: (B, C)}.
+    """A head over a backbone that mixes the T frames of a clip: rgb (B, T, 3, H, W) -> {task: (B, C)}.
 
-    The backbone maps (B*T, 3, H, W) -> (B*T, D) and reads T from ``segments``; logits are averaged over frames.
+    The backbone maps (B*T, 3, H, W) -> (B*T, D) and reads T from ``segments``. ``consensus`` "avg" (TSN's, the
+    TSM and GSF papers'): linear heads on every frame, logits averaged over frames. "trn": TRN's relation over
+    the ``num_frames`` frame features in order (:class:`~egoaction.models.heads.RelationConsensus`), then the heads.
     """
 
     def __init__(
@@ -155,22 +163,44 @@ class SegmentConsensus(VideoModel):
         segments: SegmentCount,
         dropout: float,
         pretrained: bool,
+        consensus: str = "avg",
+        num_frames: int = 8,
     ) -> None:
+        if consensus not in CONSENSUS:
+            raise ValueError(f"consensus must be one of {CONSENSUS}, got {consensus!r}")
         super().__init__(task_spec, modalities=("rgb",))
         self.backbone = backbone
         self.segments = segments
-        # TSN's small head init suits pretrained features; from scratch it starves the backbone (see tsn.py)
-        self.heads = TaskHeads(dim, self.task_spec, dropout=dropout, init_std=0.001 if pretrained else None)
+        self.consensus = consensus
+        self.relation = RelationConsensus(dim, num_frames, dropout=dropout) if consensus == "trn" else None
+        if self.relation is not None:
+            # heads over a new relation layer: PyTorch's default init, dropout already applied to the frames
+            self.heads = TaskHeads(self.relation.out_dim, self.task_spec)
+        else:
+            # TSN's small head init suits pretrained features; from scratch it starves the backbone (see tsn.py)
+            self.heads = TaskHeads(dim, self.task_spec, dropout=dropout, init_std=0.001 if pretrained else None)
+
+    def frame_features(self, rgb: Tensor) -> Tensor:
+        """Backbone features of every frame, frames mixed by the backbone: rgb (B, T, 3, H, W) -> (B, T, D)."""
+        with self.segments.use(rgb.shape[1]):
+            return encode_frames(self.backbone, rgb)
 
     def frame_logits(self, rgb: Tensor) -> dict[str, Tensor]:
-        """Logits of every frame: rgb (B, T, 3, H, W) -> {task: (B, T, C)}."""
-        with self.segments.use(rgb.shape[1]):
-            return self.heads(encode_frames(self.backbone, rgb))
+        """Logits of every frame (average consensus only): rgb (B, T, 3, H, W) -> {task: (B, T, C)}."""
+        if self.relation is not None:
+            raise ValueError("a model with consensus='trn' classifies the clip, not each frame")
+        return self.heads(self.frame_features(rgb))
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Average consensus of frame logits: {task: (B, C)}."""
-        frames = self.frame_logits(self.read_input(batch, "rgb"))
-        return {task: logits.mean(dim=1) for task, logits in frames.items()}
+        """The consensus of the clip's frames: {task: (B, C)}."""
+        features = self.frame_features(self.read_input(batch, "rgb"))
+        if self.relation is not None:
+            return self.heads(self.relation(features))
+        return {task: logits.mean(dim=1) for task, logits in self.heads(features).items()}
+
+    def extra_repr(self) -> str:
+        """Task spec and consensus, shown in ``print(model)``."""
+        return f"{super().extra_repr()}, consensus={self.consensus!r}"
 
 
 class TSM(SegmentConsensus):
@@ -186,6 +216,8 @@ class TSM(SegmentConsensus):
         pretrained: str | None = None,
         dropout: float = 0.5,
         drop_path: float = 0.0,
+        consensus: str = "avg",
+        num_frames: int = 8,
         shift_div: int = 8,
         placement: str = "blockres",
     ) -> None:
@@ -193,7 +225,14 @@ class TSM(SegmentConsensus):
         segments = SegmentCount()
         add_temporal_shift(backbone, segments, fold_div=shift_div, placement=placement)
         super().__init__(
-            task_spec, backbone=backbone, dim=dim, segments=segments, dropout=dropout, pretrained=pretrained is not None
+            task_spec,
+            backbone=backbone,
+            dim=dim,
+            segments=segments,
+            dropout=dropout,
+            pretrained=pretrained is not None,
+            consensus=consensus,
+            num_frames=num_frames,
         )
         self.shift_div = shift_div
         self.placement = placement
@@ -210,16 +249,20 @@ def tsm_resnet18(
     pretrained: str | None = None,
     dropout: float = 0.5,
     drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 8,
     shift_div: int = 8,
     placement: str = "blockres",
 ) -> TSM:
-    """TSM on a ResNet-18 (512-d frame features); ``placement`` "blockres" (residual shift) or "block"."""
+    """TSM on a ResNet-18 (512-d frame features); ``placement`` "blockres" or "block"; ``consensus`` "avg" or "trn"."""
     return TSM(
         task_spec,
         depth=18,
         pretrained=pretrained,
         dropout=dropout,
         drop_path=drop_path,
+        consensus=consensus,
+        num_frames=num_frames,
         shift_div=shift_div,
         placement=placement,
     )
@@ -232,6 +275,8 @@ def tsm_resnet50(
     pretrained: str | None = None,
     dropout: float = 0.5,
     drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 8,
     shift_div: int = 8,
     placement: str = "blockres",
 ) -> TSM:
@@ -242,6 +287,8 @@ def tsm_resnet50(
         pretrained=pretrained,
         dropout=dropout,
         drop_path=drop_path,
+        consensus=consensus,
+        num_frames=num_frames,
         shift_div=shift_div,
         placement=placement,
     )

@@ -35,6 +35,19 @@ def test_fixed_input_models_are_built_for_the_budget_clip(zoo: ModuleType) -> No
     assert zoo.model_kwargs("tsn_resnet18", 8, (48, 84)) == {"dropout": 0.0}
 
 
+def test_a_model_kwarg_reaches_the_model_and_names_the_result_and_run(zoo: ModuleType) -> None:
+    args = zoo.parse_args(["--model-kwarg", "consensus=trn", "--model-kwarg", "shift_div=4"])
+    assert args.model_kwargs == {"consensus": "trn", "shift_div": 4}  # JSON values where they parse
+    cfg = from_dict(zoo.experiment("tsm_resnet18", args), source="zoo")
+    assert cfg.model.kwargs == {"dropout": 0.0, "num_frames": 8, "consensus": "trn", "shift_div": 4}
+    assert cfg.name == "tsm_resnet18_consensus-trn_shift_div-4"  # its own run directory
+    assert zoo.variant("tsm_resnet18", args.model_kwargs) == "tsm_resnet18[consensus=trn][shift_div=4]"
+    model = zoo.budget_model("tsm_resnet18", args, args.model_kwargs)
+    assert (model.consensus, model.shift_div) == ("trn", 4)
+    with pytest.raises(SystemExit):
+        zoo.parse_args(["--model-kwarg", "consensus"])  # no value: argparse names the option and exits
+
+
 def test_reversal_top1_counts_only_reversal_verbs(zoo: ModuleType) -> None:
     confusion = [[0] * 12 for _ in range(12)]
     confusion[0][0] = 3  # take right 3 times
@@ -71,6 +84,7 @@ def test_the_standin_goes_to_the_resnet18_models_and_fits_each(zoo: ModuleType, 
         "tsn_resnet18",
         "tsm_resnet18",
         "gsf_resnet18",
+        "trn_resnet18",
         "resnet18_bilstm_attn",
         "single_frame",
         "early_fusion",

@@ -162,3 +162,23 @@ def test_kwargs_reach_the_model() -> None:
     assert model.heads.dropout == 0.2
     assert isinstance(model, TSM) and (model.shift_div, model.placement) == (4, "block")
     assert model.input_spec.frames == 8 and model.input_spec.size == (224, 224)
+
+
+@torch.no_grad()
+def test_relation_consensus_option_reads_order_with_the_shift_and_fixes_t() -> None:
+    torch.manual_seed(0)
+    avg = create_model("tsm_resnet18", {"action": 5}).eval()
+    trn = create_model("tsm_resnet18", {"action": 5}, consensus="trn", num_frames=4).eval()
+    trn.backbone.load_state_dict(avg.backbone.state_dict())  # the backbone is the same shifted ResNet
+    x = clip(2, 4, seed=5)
+    torch.testing.assert_close(trn.frame_features(x), avg.frame_features(x))
+    assert trn({"rgb": x})["action"].shape == (2, 5)
+    with pytest.raises(ValueError, match="num_frames=4"):
+        trn({"rgb": clip(2, 8)})
+    with pytest.raises(ValueError, match="consensus must be one of"):
+        create_model("tsm_resnet18", {"action": 5}, consensus="max")
+
+
+def test_gsf_takes_the_relation_consensus_too() -> None:
+    gsf = create_model("gsf_resnet18", {"action": 5}, consensus="trn", num_frames=4)
+    assert gsf.consensus == "trn" and gsf({"rgb": clip(1, 4)})["action"].shape == (1, 5)
