@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from egoaction.config import from_dict
 from egoaction.data.dataset import EpochSampler, collate
-from egoaction.data.synth import REVERSAL_PAIRS
+from egoaction.data.synth import reversal_partners
 from egoaction.engine.checkpoint import load_model, resolve_checkpoint
 from egoaction.engine.evaluate import eval_dataset, predict_logits
 from egoaction.engine.fit import datamodule
@@ -44,15 +44,9 @@ class Reversed(nn.Module):
         return self.model({m: x.flip(1) for m, x in inputs.items()})
 
 
-def partners(names: list[str]) -> np.ndarray:
-    """For each verb index, the index of its time-reversal partner, or -1 for verbs without one."""
-    other = {a: b for pair in REVERSAL_PAIRS for a, b in (pair, pair[::-1])}
-    return np.array([names.index(other[n]) if other.get(n) in names else -1 for n in names])
-
-
 def order_scores(forward: np.ndarray, backward: np.ndarray, labels: np.ndarray, names: list[str]) -> dict[str, float]:
     """Percent scores over the reversal-pair segments from verb logits (N, C) forwards and reversed, labels (N,)."""
-    partner = partners(names)[labels]
+    partner = np.array(reversal_partners(names))[labels]
     chosen = partner >= 0
     fwd, bwd = forward.argmax(1)[chosen], backward.argmax(1)[chosen]
     return {

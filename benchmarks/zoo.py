@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from egoaction.atomic import write_text_atomic
 from egoaction.config import from_dict
-from egoaction.data.synth import REVERSAL_PAIRS
+from egoaction.data.synth import reversal_partners
 from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
 from egoaction.engine.module import ActionModule
@@ -147,7 +147,7 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def reversal_rows(names: list[str]) -> list[int]:
     """Indices of the verbs in ``names`` that belong to a time-reversal pair."""
-    return [names.index(v) for pair in REVERSAL_PAIRS for v in pair if v in names]
+    return [i for i, partner in enumerate(reversal_partners(names)) if partner >= 0]
 
 
 def reversal_top1(report: dict[str, Any]) -> float:

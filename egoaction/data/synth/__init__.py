@@ -18,6 +18,7 @@ from egoaction.data.synth.world import (
     Verb,
     action_frequencies,
     compatible_actions,
+    reversal_partners,
 )
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "plan_clip",
     "plan_untrimmed",
     "render_video",
+    "reversal_partners",
     "sample_actions",
 ]

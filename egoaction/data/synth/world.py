@@ -7,6 +7,7 @@ a knife).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,6 +171,13 @@ def noun_id(name: str) -> int:
 def verb_id(name: str) -> int:
     """Class id of the verb called ``name``."""
     return next(i for i, v in enumerate(VERBS) if v.name == name)
+
+
+def reversal_partners(names: Sequence[str]) -> list[int]:
+    """For each verb in ``names`` (a dataset's class list), the index in ``names`` of its time-reversal partner,
+    or -1 for verbs without one (or whose partner is not in the list)."""
+    other = {a: b for pair in REVERSAL_PAIRS for a, b in (pair, pair[::-1])}
+    return [names.index(other[n]) if other.get(n) in names else -1 for n in names]
 
 
 def _allowed(verb: Verb, noun: Noun) -> bool:

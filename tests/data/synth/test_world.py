@@ -14,6 +14,7 @@ from egoaction.data.synth.world import (
     action_frequencies,
     compatible_actions,
     noun_id,
+    reversal_partners,
     verb_id,
 )
 
@@ -103,3 +104,8 @@ def test_at_least_six_kitchens_with_their_own_look_and_shake():
 def test_lookups_by_name():
     assert NOUNS[noun_id("fridge")].category == "appliance"
     assert VERBS[verb_id("turn-on")].name == "turn-on"
+
+
+def test_reversal_partners_index_the_partner_in_the_given_class_list():
+    names = ["cut", "put", "take", "open", "wash"]  # any order, and "close" missing
+    assert reversal_partners(names) == [-1, 2, 1, -1, -1]
