@@ -171,7 +171,6 @@ class SegmentConsensus(VideoModel):
         super().__init__(task_spec, modalities=("rgb",))
         self.backbone = backbone
         self.segments = segments
-        self.consensus = consensus
         self.relation = RelationConsensus(dim, num_frames, dropout=dropout) if consensus == "trn" else None
         if self.relation is not None:
             # heads over a new relation layer: PyTorch's default init, dropout already applied to the frames
@@ -197,6 +196,11 @@ class SegmentConsensus(VideoModel):
         if self.relation is not None:
             return self.heads(self.relation(features))
         return {task: logits.mean(dim=1) for task, logits in self.heads(features).items()}
+
+    @property
+    def consensus(self) -> str:
+        """Which consensus the model uses: "trn" when a relation reads the frames in order, else "avg"."""
+        return "avg" if self.relation is None else "trn"
 
     def extra_repr(self) -> str:
         """Task spec and consensus, shown in ``print(model)``."""
