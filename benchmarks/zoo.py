@@ -15,7 +15,8 @@ line and recorded with every result:
 - start: the seeds fine-tune ImageNet backbones, which cannot be fetched offline, so models on a 2D ResNet-18
   start from a stand-in (``standin.py``): a TSN-ResNet-18 trained ``--pretrain-epochs`` epochs (24) on single
   frames of the kitchen's training split with ``configs/demo.yaml``'s recipe, trained once per budget and kept
-  in ``--runs``. Other backbones start from scratch; ``--pretrain-epochs 0`` starts every model from scratch;
+  in ``--runs`` (R3D-18 and MC3-18 get it inflated to 3D kernels, as I3D inflates ImageNet). Other backbones
+  start from scratch; ``--pretrain-epochs 0`` starts every model from scratch;
 - recipe: AdamW lr 1e-3, weight decay 0.05, 1 warmup epoch then cosine, batch 16, label smoothing 0.1,
   dropout 0.0 before the heads, bf16 autocast where the CPU has it, channels_last.
 
@@ -63,10 +64,14 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
 
+# video ResNets that take 2D ResNet-18 weights by inflating them (egoaction.models.video3d)
+INFLATED = ("r3d_18", "mc3_18")
+
+
 def uses_resnet18(name: str) -> bool:
-    """Whether model ``name`` is built on a 2D ResNet-18 that the stand-in's weights fit."""
+    """Whether model ``name`` is built on a ResNet-18 that the stand-in's weights fit (2D, or inflated to 3D)."""
     params = model_parameters(name)
-    return "pretrained" in params and ("resnet18" in name or params.get("arch") == "resnet18")
+    return "pretrained" in params and ("resnet18" in name or params.get("arch") == "resnet18" or name in INFLATED)
 
 
 def model_kwargs(

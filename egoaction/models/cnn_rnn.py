@@ -5,6 +5,8 @@ Two sources:
 - Seed 000 (EPIC-KITCHENS-100 architecture comparison): "ResNet-50 + 2-layer LSTM" and "EfficientNet-B3 +
   LSTM". Per-frame features (2048-d / 1536-d) go straight into ``nn.LSTM(D -> 512, 2 layers)``; the top layer's
   output at the last time step (``readout="last"``, or its mean over time with ``"mean"``) -> dropout -> heads.
+  ``resnet18_lstm`` (not in the seed) is the same head on ResNet-18's 512-d features, so that the model zoo's
+  comparison can start it from the ResNet-18 stand-in the other models share.
 - Seed 003 (UCF101 CNN-BiLSTM): ResNet-18 (512-d) -> one bidirectional LSTM layer of 256 units per direction
   (512-d outputs) -> temporal dot-product self-attention -> average over time -> dropout 0.3 -> heads.
   The attention (:class:`TemporalAttention`) projects each time step to a query and a key of ``attention_dim``
@@ -186,6 +188,30 @@ def resnet50_lstm(
     return _lstm_model(
         task_spec,
         "resnet50",
+        pretrained=pretrained,
+        dropout=dropout,
+        drop_path=drop_path,
+        lstm_hidden=lstm_hidden,
+        lstm_layers=lstm_layers,
+        readout=readout,
+    )
+
+
+@register_model("resnet18_lstm")
+def resnet18_lstm(
+    task_spec: dict[str, int],
+    *,
+    pretrained: str | None = None,
+    dropout: float = 0.5,
+    drop_path: float = 0.0,
+    lstm_hidden: int = 512,
+    lstm_layers: int = 2,
+    readout: str = "last",
+) -> CNNRNN:
+    """Seed 000's 2-layer LSTM(512) head on ResNet-18 frame features (512-d) -> last step -> heads."""
+    return _lstm_model(
+        task_spec,
+        "resnet18",
         pretrained=pretrained,
         dropout=dropout,
         drop_path=drop_path,

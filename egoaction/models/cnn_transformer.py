@@ -5,6 +5,8 @@ Transformer": per-frame features (2048-d / 1536-d) -> ``Linear(D -> d_model 512)
 prepended -> fixed sinusoidal positional encoding (Vaswani et al. 2017; position 0 is the CLS token, computed
 for any clip length, no parameters) -> ``nn.TransformerEncoder`` of 6 layers (d_model 512, 8 heads, FFN 2048,
 dropout 0.1) -> the CLS token's output -> dropout -> heads. ``input_spec``: 8 frames at 224x224.
+``resnet18_transformer`` is the same head on ResNet-18 (512-d) features, not in the seed: the model zoo's
+comparison (benchmarks/zoo.py) starts every ResNet-18 model from one stand-in, which ResNet-50 cannot use.
 
 Parameter counts: the seed's claimed sizes (ResNet-50 + temporal pool 25M, + 2-layer LSTM 27M, + Transformer 30M,
 EfficientNet-B3 + LSTM 22M, + Transformer 24M) do not reproduce with the modules the seed names; with EPIC-100
@@ -142,6 +144,34 @@ def efficientnet_b3_transformer(
     return CNNTransformer(
         task_spec,
         arch="efficientnet_b3",
+        pretrained=pretrained,
+        dropout=dropout,
+        drop_path=drop_path,
+        num_layers=num_layers,
+        d_model=d_model,
+        num_heads=num_heads,
+        ffn_dim=ffn_dim,
+        attn_dropout=attn_dropout,
+    )
+
+
+@register_model("resnet18_transformer")
+def resnet18_transformer(
+    task_spec: dict[str, int],
+    *,
+    pretrained: str | None = None,
+    dropout: float = 0.5,
+    drop_path: float = 0.0,
+    num_layers: int = 6,
+    d_model: int = 512,
+    num_heads: int = 8,
+    ffn_dim: int = 2048,
+    attn_dropout: float = 0.1,
+) -> CNNTransformer:
+    """Seed 000's Transformer head on ResNet-18 features: Linear(512 -> 512) -> 6-layer encoder -> CLS -> heads."""
+    return CNNTransformer(
+        task_spec,
+        arch="resnet18",
         pretrained=pretrained,
         dropout=dropout,
         drop_path=drop_path,

@@ -46,15 +46,23 @@ video ResNets (their Kinetics training clips), 16 at 224x224 for S3D, MViT and S
 
 Weights: ``pretrained=None`` (random), ``"kinetics"`` (torchvision's KINETICS400_V1 file from the local torch hub
 cache; never downloaded) or a path to a state dict. The classifier (``fc`` / ``classifier`` / ``head``) is ignored.
+``r3d_18`` and ``mc3_18`` also take 2D ResNet-18 weights (``"imagenet"`` from the cache, or a path to a 2D state
+dict, e.g. a frame model's backbone) and inflate them as I3D does (Carreira & Zisserman 2017, MMAction2's
+``pretrained2d``): every k x k kernel is repeated over the 3D kernel's t frames and divided by t, BatchNorm is
+copied. The inflated network starts order-blind (each kernel is the same at every time offset); it is not the 2D
+network exactly, since torchvision's video stem has no max pool and the temporal zero padding dims the first and
+last frames. R(2+1)D factorises its kernels through a different width and cannot be inflated this way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from itertools import pairwise
 from pathlib import Path
 
 from torch import Tensor, nn
+from torchvision.models import ResNet18_Weights
 from torchvision.models import video as tvv
 from torchvision.models.video.mvit import MSBlockConfig
 from torchvision.models.video.resnet import BasicBlock, Bottleneck, Conv2Plus1D, R2Plus1dStem, VideoResNet
@@ -74,9 +82,11 @@ from egoaction.models.heads import TaskHeads
 __all__ = [
     "Video3D",
     "add_video_resnet_drop_path",
+    "inflate_resnet2d",
     "kinetics_weights_path",
     "load_video_weights",
     "mvit_v2_s_blocks",
+    "video_resnet_key",
     "video_stages",
 ]
 
@@ -94,6 +104,8 @@ _RESNET_BUILDERS: dict[str, Callable[[], VideoResNet]] = {
     "mc3_18": tvv.mc3_18,
     "r2plus1d_34": lambda: VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [3, 4, 6, 3], R2Plus1dStem),
 }
+# video ResNets with ResNet-18's layout and kernels that are k x k in space: 2D ResNet-18 weights inflate into them
+_INFLATABLE = ("r3d_18", "mc3_18")
 # MViTv2-S per stage: (blocks, channels, heads); key/value pooling stride 8, 4, 2, 1 spatially
 _MVIT_V2_S_STAGES = ((1, 96, 1), (2, 192, 2), (11, 384, 4), (2, 768, 8))
 _RESNET_CLIP = InputSpec(frames=16, size=(112, 112))
@@ -210,6 +222,47 @@ def load_video_weights(net: nn.Module, pretrained: str | None, *, url: str | Non
     load_backbone_weights(net, {k: v for k, v in state.items() if not k.startswith(head)}, source=path)
 
 
+def video_resnet_key(key: str) -> str:
+    """A 2D torchvision ResNet parameter name as VideoResNet's: ``conv1`` -> ``stem.0``, ``layer1.0.bn2`` ->
+    ``layer1.0.conv2.1`` (VideoResNet keeps each conv and its BatchNorm in one Sequential)."""
+    key = re.sub(r"^conv1\.", "stem.0.", key)
+    key = re.sub(r"^bn1\.", "stem.1.", key)
+    return re.sub(r"^(layer\d\.\d+)\.(conv|bn)(\d)\.", lambda m: f"{m[1]}.conv{m[3]}.{int(m[2] == 'bn')}.", key)
+
+
+def inflate_resnet2d(state: Mapping[str, Tensor], net: VideoResNet) -> dict[str, Tensor]:
+    """A 2D ResNet state dict as ``net``'s: names mapped, each (O, I, k, k) kernel repeated over the target's t
+    frames and divided by t -> (O, I, t, k, k); the classifier ``fc`` is dropped."""
+    target = net.state_dict()
+    out = {}
+    for key, value in strip_wrapper_prefixes(state).items():
+        if key.startswith("fc."):
+            continue
+        name = video_resnet_key(key)
+        if value.ndim == 4 and name in target and target[name].ndim == 5:
+            t = target[name].shape[2]
+            value = value.unsqueeze(2).repeat(1, 1, t, 1, 1) / t
+        out[name] = value
+    return out
+
+
+def _is_resnet2d(state: Mapping[str, Tensor]) -> bool:
+    """Whether ``state`` holds a 2D torchvision ResNet (a 4-D ``conv1`` kernel) rather than a video network."""
+    conv1 = state.get("conv1.weight")
+    return conv1 is not None and conv1.ndim == 4
+
+
+def _load_video_resnet_weights(net: VideoResNet, arch: str, pretrained: str | None) -> None:
+    """``load_video_weights``, plus 2D ResNet-18 weights (``"imagenet"`` or a 2D file) inflated into R3D / MC3."""
+    if arch in _INFLATABLE and pretrained not in (None, "kinetics"):
+        path = imagenet_weights_path(ResNet18_Weights.IMAGENET1K_V1.url) if pretrained == "imagenet" else None
+        state = strip_wrapper_prefixes(read_state_dict(path or Path(str(pretrained))))
+        if path is not None or _is_resnet2d(state):
+            load_backbone_weights(net, inflate_resnet2d(state, net), source=path or str(pretrained))
+            return
+    load_video_weights(net, pretrained, url=KINETICS_URLS.get(arch), classifier="fc")
+
+
 def mvit_v2_s_blocks() -> list[MSBlockConfig]:
     """The 16 block configs of MViTv2-S: 3x3x3 pooling kernels, query pooling 2x in space where a stage starts."""
     blocks, width = [], _MVIT_V2_S_STAGES[0][1]
@@ -238,7 +291,7 @@ def _video_resnet(
     """A torchvision video ResNet without its fc (512-d), weights loaded, drop path hooked."""
     net = _RESNET_BUILDERS[arch]()
     net.fc = nn.Identity()
-    load_video_weights(net, pretrained, url=KINETICS_URLS.get(arch), classifier="fc")
+    _load_video_resnet_weights(net, arch, pretrained)
     add_video_resnet_drop_path(net, drop_path)
     return Video3D(task_spec, net, 512, dropout=dropout, input_spec=_RESNET_CLIP)
 
@@ -263,7 +316,7 @@ def r2plus1d_34(
 def r3d_18(
     task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
 ) -> Video3D:
-    """R3D-18: a ResNet-18 with 3x3x3 convolutions (33.2M backbone parameters)."""
+    """R3D-18: a ResNet-18 with 3x3x3 convolutions (33.2M backbone parameters); 2D ResNet-18 weights inflate."""
     return _video_resnet(task_spec, "r3d_18", pretrained, dropout, drop_path)
 
 
@@ -271,7 +324,8 @@ def r3d_18(
 def mc3_18(
     task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
 ) -> Video3D:
-    """MC3-18: 3D convolutions in the stem and layer1, 2D (1x3x3) after (11.5M backbone parameters)."""
+    """MC3-18: 3D convolutions in the stem and layer1, 2D (1x3x3) after (11.5M backbone parameters); 2D ResNet-18
+    weights inflate."""
     return _video_resnet(task_spec, "mc3_18", pretrained, dropout, drop_path)
 
 

@@ -39,6 +39,7 @@ EXPECTED = {
     "resnet50_lstm": BACKBONE["resnet50"] + lstm_params(2048, 512, 2) + heads_params(512),
     "efficientnet_b3_lstm": BACKBONE["efficientnet_b3"] + lstm_params(1536, 512, 2) + heads_params(512),
     "resnet18_bilstm_attn": BACKBONE["resnet18"] + lstm_params(512, 256, 1, 2) + ATTENTION_512 + heads_params(512),
+    "resnet18_lstm": BACKBONE["resnet18"] + lstm_params(512, 512, 2) + heads_params(512),
 }
 
 

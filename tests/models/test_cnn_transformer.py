@@ -14,8 +14,12 @@ from egoaction.models.cnn_transformer import CNNTransformer, sinusoidal_position
 
 EPIC = {"verb": 97, "noun": 300}
 # backbones without classifier and their feature widths, reference/models.md §10
-BACKBONE = {"resnet50": (23_508_032, 2048), "efficientnet_b3": (10_696_232, 1536)}
-NAMES = {"resnet50_transformer": "resnet50", "efficientnet_b3_transformer": "efficientnet_b3"}
+BACKBONE = {"resnet18": (11_176_512, 512), "resnet50": (23_508_032, 2048), "efficientnet_b3": (10_696_232, 1536)}
+NAMES = {
+    "resnet18_transformer": "resnet18",
+    "resnet50_transformer": "resnet50",
+    "efficientnet_b3_transformer": "efficientnet_b3",
+}
 
 
 def encoder_layer_params(d: int, ff: int) -> int:

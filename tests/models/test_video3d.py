@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision import models as tvm
 from torchvision.models import video as tvv
 
 import egoaction.models.video3d  # noqa: F401  (registers the models)
 from egoaction.models import count_parameters, create_model
 from egoaction.models.backbones import DropPathHook
-from egoaction.models.video3d import Video3D
+from egoaction.models.video3d import Video3D, video_resnet_key
 
 NAMES = ("r2plus1d_18", "r2plus1d_34", "r3d_18", "mc3_18", "s3d", "mvit_v2_s", "swin3d_t")
 # torchvision's own counts with the 400-way Kinetics classifier, reference/models.md §7.1 and §10
@@ -188,6 +190,74 @@ def test_torchvision_state_dict_round_trip_ignores_the_classifier(name: str, bui
     loaded, saved = model.backbone.state_dict(), source.state_dict()
     assert set(saved) - set(loaded) <= {"fc.weight", "fc.bias", "classifier.1.weight", "classifier.1.bias"}
     assert all(torch.equal(loaded[k], saved[k]) for k in loaded)
+
+
+def test_2d_resnet_names_map_to_video_resnet_names() -> None:
+    assert video_resnet_key("conv1.weight") == "stem.0.weight"
+    assert video_resnet_key("bn1.running_mean") == "stem.1.running_mean"
+    assert video_resnet_key("layer2.1.conv2.weight") == "layer2.1.conv2.0.weight"
+    assert video_resnet_key("layer4.0.bn1.bias") == "layer4.0.conv1.1.bias"
+    assert video_resnet_key("layer3.0.downsample.1.weight") == "layer3.0.downsample.1.weight"
+
+
+@pytest.fixture(scope="module")
+def resnet18_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Tensor]]:
+    """A random 2D ResNet-18 state dict saved as a frame model's would be (with its fc)."""
+    torch.manual_seed(3)
+    net = tvm.resnet18()
+    for bn in net.modules():  # non-trivial statistics, so copying BatchNorm is tested too
+        if isinstance(bn, nn.BatchNorm2d):
+            bn.running_mean.uniform_(-0.1, 0.1)
+            bn.running_var.uniform_(0.5, 1.5)
+    path = tmp_path_factory.mktemp("resnet18") / "frames.pt"
+    torch.save(net.state_dict(), path)
+    return path, net.state_dict()
+
+
+@pytest.mark.parametrize("name", ["r3d_18", "mc3_18"])
+def test_2d_resnet18_weights_inflate_over_time(name: str, resnet18_file: tuple[Path, dict[str, Tensor]]) -> None:
+    path, state2d = resnet18_file
+    model = create_model(name, {"a": 3}, pretrained=str(path))
+    loaded = model.backbone.state_dict()
+    conv1 = loaded["stem.0.weight"]  # (64, 3, 3, 7, 7): the 2D kernel / 3 at each of 3 time offsets
+    assert conv1.shape == (64, 3, 3, 7, 7)
+    for dt in range(3):
+        torch.testing.assert_close(conv1[:, :, dt], state2d["conv1.weight"] / 3)
+    torch.testing.assert_close(loaded["layer1.0.conv1.0.weight"].sum(2), state2d["layer1.0.conv1.weight"])
+    torch.testing.assert_close(loaded["layer4.1.conv2.0.weight"].sum(2), state2d["layer4.1.conv2.weight"])
+    assert torch.equal(loaded["layer2.0.conv1.1.running_var"], state2d["layer2.0.bn1.running_var"])
+    assert torch.equal(loaded["stem.1.weight"], state2d["bn1.weight"])
+
+
+@torch.no_grad()
+def test_inflated_stem_gives_a_static_clip_the_2d_response(resnet18_file: tuple[Path, dict[str, Tensor]]) -> None:
+    path, state2d = resnet18_file
+    stem = create_model("r3d_18", {"a": 3}, pretrained=str(path)).backbone.stem[0]
+    frame = torch.randn(1, 3, 32, 32)
+    static = frame[:, :, None].expand(-1, -1, 5, -1, -1)  # (1, 3, T=5, 32, 32), the same frame 5 times
+    response = F.conv2d(frame, state2d["conv1.weight"], stride=2, padding=3)
+    out = stem(static)
+    for t in (1, 2, 3):  # away from the zero padding in time
+        torch.testing.assert_close(out[:, :, t], response)
+
+
+@torch.no_grad()
+def test_inflated_mc3_starts_blind_to_frame_order(resnet18_file: tuple[Path, dict[str, Tensor]]) -> None:
+    # MC3 never strides in time and every inflated kernel is the same at each offset: reversal cannot matter
+    model = create_model("mc3_18", {"a": 3}, pretrained=str(resnet18_file[0])).eval()
+    x = clip()
+    torch.testing.assert_close(model(x)["a"], model({"rgb": x["rgb"].flip(1)})["a"])
+
+
+def test_2d_weights_do_not_fit_r2plus1d_or_missing_imagenet(
+    resnet18_file: tuple[Path, dict[str, Tensor]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = resnet18_file[0]
+    with pytest.raises(ValueError, match=rf"{path.name}.*do not fit"):
+        create_model("r2plus1d_18", {"a": 3}, pretrained=str(path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=Path(tvm.ResNet18_Weights.IMAGENET1K_V1.url).name):
+        create_model("mc3_18", {"a": 3}, pretrained="imagenet")
 
 
 def test_mvit_builds_for_a_rectangular_clip() -> None:
