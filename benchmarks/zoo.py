@@ -92,14 +92,20 @@ def model_kwargs(
     return {**kwargs, **(extra or {})}
 
 
-def variant(name: str, extra: dict[str, Any]) -> str:
-    """The result's name: ``name`` and its ``--model-kwarg`` settings, e.g. ``tsm_resnet18[consensus=trn]``."""
-    return name + "".join(f"[{k}={v}]" for k, v in extra.items())
+def _settings(extra: dict[str, Any], lr_factors: dict[str, float] | None) -> list[tuple[str, Any]]:
+    """The run's model kwargs, then its learning-rate factors as ``lr.PREFIX``, as (key, value) pairs."""
+    return [*extra.items(), *((f"lr.{k}", v) for k, v in (lr_factors or {}).items())]
 
 
-def run_name(name: str, extra: dict[str, Any]) -> str:
+def variant(name: str, extra: dict[str, Any], lr_factors: dict[str, float] | None = None) -> str:
+    """The result's name: ``name``, its ``--model-kwarg`` and ``--lr-factor`` settings, e.g.
+    ``tsm_resnet18[consensus=trn]`` or ``resnet18_transformer[lr.encoder=0.1]``."""
+    return name + "".join(f"[{k}={v}]" for k, v in _settings(extra, lr_factors))
+
+
+def run_name(name: str, extra: dict[str, Any], lr_factors: dict[str, float] | None = None) -> str:
     """The run directory's name, e.g. ``tsm_resnet18_consensus-trn``."""
-    return name + "".join(f"_{k}-{v}" for k, v in extra.items())
+    return name + "".join(f"_{k}-{v}" for k, v in _settings(extra, lr_factors))
 
 
 def standin_path(args: argparse.Namespace) -> Path | None:
@@ -119,7 +125,7 @@ def standin(args: argparse.Namespace) -> Path | None:
 def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The shared budget as an egoaction config for model ``name``."""
     return {
-        "name": run_name(name, args.model_kwargs),
+        "name": run_name(name, args.model_kwargs, args.lr_factors),
         "output_dir": str(args.runs),
         "data": {
             "format": "epic100",
@@ -143,7 +149,12 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "name": name,
             "kwargs": model_kwargs(name, args.frames, tuple(args.size), args.standin, args.model_kwargs),
         },
-        "optim": {"name": "adamw", "lr": args.lr, "weight_decay": args.weight_decay},
+        "optim": {
+            "name": "adamw",
+            "lr": args.lr,
+            "weight_decay": args.weight_decay,
+            "lr_factors": args.lr_factors,
+        },
         "schedule": {"name": args.schedule, "warmup_epochs": 1},
         "trainer": {"max_epochs": args.epochs, "progress_bar": False, "seed": args.seed, "channels_last": True},
         "eval": {"views": "1x1"},
@@ -225,7 +236,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if uses_resnet18(name) and args.standin is not None:
         budget["standin"] = str(args.standin)
     return {
-        "model": variant(name, args.model_kwargs),
+        "model": variant(name, args.model_kwargs, args.lr_factors),
         "name": name,
         "model_kwargs": args.model_kwargs,
         "verb_top1": epic["all_verb_accuracy_at_1"],
@@ -289,6 +300,17 @@ def _task_weight(text: str) -> tuple[str, float]:
     return task, float(weight)
 
 
+def _lr_factor(text: str) -> tuple[str, float]:
+    """'encoder=0.1' -> ("encoder", 0.1) for --lr-factor."""
+    prefix, sep, factor = text.partition("=")
+    try:
+        if not sep or not prefix:
+            raise ValueError
+        return prefix, float(factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PARAMETER_PREFIX=FACTOR, e.g. encoder=0.1, got {text!r}") from None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options: which models and the shared budget."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -323,6 +345,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="loss weight of one task head, e.g. noun=0 (repeatable; default 1 each)",
     )
     p.add_argument(
+        "--lr-factor",
+        dest="lr_factors",
+        type=_lr_factor,
+        action="append",
+        default=[],
+        metavar="PREFIX=F",
+        help="learning rate x F for the parameters whose names start with PREFIX, e.g. encoder=0.1 (repeatable;"
+        " optim.lr_factors)",
+    )
+    p.add_argument(
         "--model-kwarg",
         dest="model_kwargs",
         type=_model_kwarg,
@@ -350,6 +382,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.set_defaults(standin=None)  # main() fills it in once the stand-in exists
     args = p.parse_args(argv)
     args.model_kwargs = dict(args.model_kwargs)
+    args.lr_factors = dict(args.lr_factors)
     return args
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from egoaction.config import from_dict
+from egoaction.engine.optim import param_groups
 from egoaction.models import count_parameters, create_model, list_models
 
 VERBS = ["take", "put", "open", "close", "turn-on", "turn-off", "push", "pull", "cut", "stir", "shake", "wash"]
@@ -46,6 +47,20 @@ def test_a_model_kwarg_reaches_the_model_and_names_the_result_and_run(zoo: Modul
     assert (model.consensus, model.shift_div) == ("trn", 4)
     with pytest.raises(SystemExit):
         zoo.parse_args(["--model-kwarg", "consensus"])  # no value: argparse names the option and exits
+
+
+def test_an_lr_factor_reaches_the_optimiser_and_names_the_result_and_run(zoo: ModuleType) -> None:
+    args = zoo.parse_args(["--lr-factor", "encoder=0.1"])
+    cfg = from_dict(zoo.experiment("resnet18_transformer", args), source="zoo")
+    assert cfg.optim.lr_factors == {"encoder": 0.1}
+    assert cfg.name == "resnet18_transformer_lr.encoder-0.1"
+    assert zoo.variant("resnet18_transformer", {}, args.lr_factors) == "resnet18_transformer[lr.encoder=0.1]"
+    groups = param_groups(zoo.budget_model("resnet18_transformer", args), cfg.optim)
+    lrs = {g["name"]: g["lr"] for g in groups}
+    assert lrs["encoder"] == pytest.approx(1e-4) and lrs["head"] == pytest.approx(1e-3)
+    for bad in ("encoder", "=0.1", "encoder=fast"):
+        with pytest.raises(SystemExit):
+            zoo.parse_args(["--lr-factor", bad])
 
 
 def test_reversal_top1_counts_only_reversal_verbs(zoo: ModuleType) -> None:
