@@ -5,6 +5,7 @@
     python benchmarks/zoo.py --models tsn_resnet18 --pretrain-epochs 0 --results /tmp/scratch.json  # from scratch
     python benchmarks/zoo.py --table-only                     # rewrite the table from benchmarks/results/zoo.json
     python benchmarks/zoo.py --models tsm_resnet18 --model-kwarg consensus=trn --results /tmp/trn.json  # a variant
+    python benchmarks/zoo.py --models resnet18_transformer --lr-factor encoder=0.1  # the encoder at lr 1e-4
 
 Each model is trained by egoaction's engine (``egoaction.engine.fit.train``) with the same data, recipe and number
 of epochs, then its last checkpoint is evaluated on the validation split (1 view). The budget is set by the command

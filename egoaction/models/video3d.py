@@ -40,6 +40,12 @@ S3D has no residual blocks, hence no kwarg.
 MViT reads out the class token only, so in its last block the patch-token queries are thrown away: that block's
 query pooling conv and relative position tables cannot affect the output and are frozen (requires_grad False).
 
+Consensus (video ResNets only): ``consensus="avg"`` is torchvision's, the mean of the last feature map over time
+and space. ``consensus="trn"`` (not in the papers; as on TSM and GSF) averages over space only and reads the time
+steps left after the network's temporal strides in order, with TRN's relation (``models/heads.py``), built for
+``num_frames`` input frames: MC3 keeps all of them, R3D and R(2+1)D halve time in layers 2-4 (16 -> 2), so they
+need at least 9 frames to leave two time steps.
+
 Head dropout defaults follow each torchvision classifier: none for the video ResNets, 0.2 for S3D, 0.5 for MViT;
 torchvision's Swin has none, so 0.5 from the Video Swin recipe. ``input_spec``: 16 frames at 112x112 for the
 video ResNets (their Kinetics training clips), 16 at 224x224 for S3D, MViT and Swin.
@@ -61,6 +67,7 @@ from collections.abc import Callable, Mapping
 from itertools import pairwise
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 from torchvision.models import ResNet18_Weights
 from torchvision.models import video as tvv
@@ -77,7 +84,7 @@ from egoaction.models.backbones import (
     strip_wrapper_prefixes,
 )
 from egoaction.models.base import InputSpec, VideoModel
-from egoaction.models.heads import TaskHeads
+from egoaction.models.heads import RelationConsensus, TaskHeads
 
 __all__ = [
     "Video3D",
@@ -86,6 +93,7 @@ __all__ = [
     "kinetics_weights_path",
     "load_video_weights",
     "mvit_v2_s_blocks",
+    "video_resnet_frames",
     "video_resnet_key",
     "video_stages",
 ]
@@ -129,10 +137,12 @@ class Video3D(VideoModel):
         dropout: float,
         input_spec: InputSpec,
         fixed_input: bool = False,
+        relation: RelationConsensus | None = None,
     ) -> None:
         super().__init__(task_spec, modalities=("rgb",))
         self.backbone = backbone
-        self.heads = TaskHeads(dim, self.task_spec, dropout=dropout)
+        self.relation = relation
+        self.heads = TaskHeads(relation.out_dim if relation else dim, self.task_spec, dropout=dropout)
         self.input_spec = input_spec
         self.fixed_input = fixed_input
 
@@ -145,7 +155,14 @@ class Video3D(VideoModel):
         rgb = self.read_input(batch, "rgb")
         if self.fixed_input:
             self._check_clip(rgb)
+        if self.relation is not None:
+            return self.heads(self.relation(video_resnet_frames(self.backbone, rgb.transpose(1, 2))))
         return self.heads(self.backbone(rgb.transpose(1, 2)))
+
+    @property
+    def consensus(self) -> str:
+        """How the clip's time steps become one feature: "trn" when a relation reads them in order, else "avg"."""
+        return "avg" if self.relation is None else "trn"
 
     def _check_clip(self, rgb: Tensor) -> None:
         """ValueError unless rgb (B, T, 3, H, W) has the T, H, W this model was built for."""
@@ -285,48 +302,110 @@ def mvit_v2_s_blocks() -> list[MSBlockConfig]:
     return blocks
 
 
+def video_resnet_frames(net: VideoResNet, clip: Tensor) -> Tensor:
+    """clip (B, 3, T, H, W) -> (B, T', D): the last stage's features averaged over space, one per time step left."""
+    x = net.layer4(net.layer3(net.layer2(net.layer1(net.stem(clip)))))
+    return x.mean(dim=(3, 4)).transpose(1, 2)
+
+
+@torch.no_grad()
+def _time_steps_left(net: VideoResNet, frames: int) -> int:
+    """How many time steps of a ``frames``-frame clip reach the end of ``net`` (its temporal strides applied)."""
+    was_training = net.training
+    net.eval()  # BatchNorm must not learn statistics from the probe
+    steps = video_resnet_frames(net, torch.zeros(1, 3, frames, 16, 16)).shape[1]
+    net.train(was_training)
+    return steps
+
+
+def _relation(net: VideoResNet, arch: str, consensus: str, frames: int, dropout: float) -> RelationConsensus | None:
+    """TRN's relation over the time steps ``net`` leaves of ``frames`` frames, or None for the average."""
+    if consensus not in ("avg", "trn"):
+        raise ValueError(f"consensus must be 'avg' or 'trn', got {consensus!r}")
+    if consensus == "avg":
+        return None
+    steps = _time_steps_left(net, frames)
+    if steps < 2:
+        raise ValueError(
+            f"{arch} reduces num_frames={frames} to {steps} time step by its temporal strides, and the relation "
+            "needs at least 2 to read order: use more frames (9 or more) or mc3_18, which keeps them all"
+        )
+    return RelationConsensus(512, steps, dropout=dropout)
+
+
 def _video_resnet(
-    task_spec: dict[str, int], arch: str, pretrained: str | None, dropout: float, drop_path: float
+    task_spec: dict[str, int],
+    arch: str,
+    pretrained: str | None,
+    dropout: float,
+    drop_path: float,
+    consensus: str = "avg",
+    num_frames: int = 16,
 ) -> Video3D:
-    """A torchvision video ResNet without its fc (512-d), weights loaded, drop path hooked."""
+    """A torchvision video ResNet without its fc (512-d), weights loaded, drop path hooked, and its consensus."""
     net = _RESNET_BUILDERS[arch]()
     net.fc = nn.Identity()
     _load_video_resnet_weights(net, arch, pretrained)
     add_video_resnet_drop_path(net, drop_path)
-    return Video3D(task_spec, net, 512, dropout=dropout, input_spec=_RESNET_CLIP)
+    relation = _relation(net, arch, consensus, num_frames, dropout)
+    return Video3D(task_spec, net, 512, dropout=dropout, input_spec=_RESNET_CLIP, relation=relation)
 
 
 @register_model("r2plus1d_18")
 def r2plus1d_18(
-    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+    task_spec: dict[str, int],
+    *,
+    pretrained: str | None = None,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 16,
 ) -> Video3D:
     """R(2+1)D-18, torchvision's layout (31.3M backbone parameters); 16x112x112 clips."""
-    return _video_resnet(task_spec, "r2plus1d_18", pretrained, dropout, drop_path)
+    return _video_resnet(task_spec, "r2plus1d_18", pretrained, dropout, drop_path, consensus, num_frames)
 
 
 @register_model("r2plus1d_34")
 def r2plus1d_34(
-    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+    task_spec: dict[str, int],
+    *,
+    pretrained: str | None = None,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 16,
 ) -> Video3D:
     """R(2+1)D-34 in torchvision's VideoResNet convention (no torchvision weights: None or a path)."""
-    return _video_resnet(task_spec, "r2plus1d_34", pretrained, dropout, drop_path)
+    return _video_resnet(task_spec, "r2plus1d_34", pretrained, dropout, drop_path, consensus, num_frames)
 
 
 @register_model("r3d_18")
 def r3d_18(
-    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+    task_spec: dict[str, int],
+    *,
+    pretrained: str | None = None,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 16,
 ) -> Video3D:
     """R3D-18: a ResNet-18 with 3x3x3 convolutions (33.2M backbone parameters); 2D ResNet-18 weights inflate."""
-    return _video_resnet(task_spec, "r3d_18", pretrained, dropout, drop_path)
+    return _video_resnet(task_spec, "r3d_18", pretrained, dropout, drop_path, consensus, num_frames)
 
 
 @register_model("mc3_18")
 def mc3_18(
-    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.0, drop_path: float = 0.0
+    task_spec: dict[str, int],
+    *,
+    pretrained: str | None = None,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
+    consensus: str = "avg",
+    num_frames: int = 16,
 ) -> Video3D:
     """MC3-18: 3D convolutions in the stem and layer1, 2D (1x3x3) after (11.5M backbone parameters); 2D ResNet-18
     weights inflate."""
-    return _video_resnet(task_spec, "mc3_18", pretrained, dropout, drop_path)
+    return _video_resnet(task_spec, "mc3_18", pretrained, dropout, drop_path, consensus, num_frames)
 
 
 @register_model("s3d")

@@ -14,7 +14,7 @@ from torchvision.models import video as tvv
 import egoaction.models.video3d  # noqa: F401  (registers the models)
 from egoaction.models import count_parameters, create_model
 from egoaction.models.backbones import DropPathHook
-from egoaction.models.video3d import Video3D, video_resnet_key
+from egoaction.models.video3d import Video3D, video_resnet_frames, video_resnet_key
 
 NAMES = ("r2plus1d_18", "r2plus1d_34", "r3d_18", "mc3_18", "s3d", "mvit_v2_s", "swin3d_t")
 # torchvision's own counts with the 400-way Kinetics classifier, reference/models.md §7.1 and §10
@@ -258,6 +258,33 @@ def test_2d_weights_do_not_fit_r2plus1d_or_missing_imagenet(
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=Path(tvm.ResNet18_Weights.IMAGENET1K_V1.url).name):
         create_model("mc3_18", {"a": 3}, pretrained="imagenet")
+
+
+@torch.no_grad()
+def test_trn_consensus_reads_order_that_the_inflated_average_cannot(
+    resnet18_file: tuple[Path, dict[str, Tensor]],
+) -> None:
+    torch.manual_seed(0)
+    model = create_model("mc3_18", {"a": 3}, pretrained=str(resnet18_file[0]), consensus="trn", num_frames=4).eval()
+    assert model.consensus == "trn" and model.relation is not None and model.relation.frames == 4  # MC3 keeps T
+    x = clip()
+    out = model(x)["a"]
+    assert out.shape == (2, 3)
+    assert not torch.allclose(out, model({"rgb": x["rgb"].flip(1)})["a"], atol=1e-5)
+    # the relation reads the last stage's features, one per time step, averaged over space only
+    frames = video_resnet_frames(model.backbone, x["rgb"].transpose(1, 2))
+    assert frames.shape == (2, 4, 512)
+    torch.testing.assert_close(out, model.heads(model.relation(frames))["a"])
+
+
+def test_trn_consensus_needs_two_time_steps_after_the_strides() -> None:
+    # R3D halves time in layers 2, 3 and 4: 16 frames leave 2 steps, 8 frames leave 1
+    assert create_model("r3d_18", {"a": 3}, consensus="trn", num_frames=16).relation.frames == 2
+    with pytest.raises(ValueError, match="num_frames=8 to 1 time step"):
+        create_model("r3d_18", {"a": 3}, consensus="trn", num_frames=8)
+    with pytest.raises(ValueError, match="consensus must be"):
+        create_model("mc3_18", {"a": 3}, consensus="max")
+    assert create_model("mc3_18", {"a": 3}).consensus == "avg"
 
 
 def test_mvit_builds_for_a_rectangular_clip() -> None:
