@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
@@ -173,6 +174,7 @@ class SegmentConsensus(VideoModel):
         self.segments = segments
         self.relation = RelationConsensus(dim, num_frames, dropout=dropout) if consensus == "trn" else None
         if self.relation is not None:
+            self.input_spec = replace(self.input_spec, frames=num_frames)  # the only clip length it accepts
             # heads over a new relation layer: PyTorch's default init, dropout already applied to the frames
             self.heads = TaskHeads(self.relation.out_dim, self.task_spec)
         else:

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -348,7 +349,8 @@ def _video_resnet(
     _load_video_resnet_weights(net, arch, pretrained)
     add_video_resnet_drop_path(net, drop_path)
     relation = _relation(net, arch, consensus, num_frames, dropout)
-    return Video3D(task_spec, net, 512, dropout=dropout, input_spec=_RESNET_CLIP, relation=relation)
+    spec = replace(_RESNET_CLIP, frames=num_frames) if relation else _RESNET_CLIP  # the relation fixes the length
+    return Video3D(task_spec, net, 512, dropout=dropout, input_spec=spec, relation=relation)
 
 
 @register_model("r2plus1d_18")

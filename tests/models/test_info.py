@@ -33,6 +33,21 @@ def test_tsn_flops_are_frames_times_resnet18_plus_heads() -> None:
     assert info.input.size == (224, 224) and info.input.channels == (("rgb", 3),)
 
 
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("trn_resnet18", {"num_frames": 4}),
+        ("tsm_resnet18", {"consensus": "trn", "num_frames": 16}),
+        ("mc3_18", {"consensus": "trn", "num_frames": 8}),
+    ],
+)
+def test_a_model_built_for_a_clip_length_is_measured_at_it(name: str, kwargs: dict[str, object]) -> None:
+    # a relation consensus accepts only num_frames frames: info must build its example clip at that length
+    info = model_info(name, {"action": 5}, **kwargs)
+    assert info.input.frames == kwargs["num_frames"]
+    assert info.flops is not None and info.flops > 0
+
+
 def test_trainable_parameters_leave_out_frozen_ones() -> None:
     info = model_info("tsn_resnet18", {"action": 61}, flops=False)
     assert info.trainable == info.params == 11_176_512 + 513 * 61
