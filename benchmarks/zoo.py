@@ -54,6 +54,7 @@ from egoaction.engine.module import ActionModule
 from egoaction.models import count_parameters, create_model, list_models, model_parameters
 from egoaction.models.backbones import strip_wrapper_prefixes
 from egoaction.models.base import set_memory_format
+from egoaction.models.video3d import INFLATABLE
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 from machine import machine
@@ -65,14 +66,10 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
 
-# video ResNets that take 2D ResNet-18 weights by inflating them (egoaction.models.video3d)
-INFLATED = ("r3d_18", "mc3_18")
-
-
 def uses_resnet18(name: str) -> bool:
     """Whether model ``name`` is built on a ResNet-18 that the stand-in's weights fit (2D, or inflated to 3D)."""
     params = model_parameters(name)
-    return "pretrained" in params and ("resnet18" in name or params.get("arch") == "resnet18" or name in INFLATED)
+    return "pretrained" in params and ("resnet18" in name or params.get("arch") == "resnet18" or name in INFLATABLE)
 
 
 def model_kwargs(
@@ -303,13 +300,14 @@ def _task_weight(text: str) -> tuple[str, float]:
 
 def _lr_factor(text: str) -> tuple[str, float]:
     """'encoder=0.1' -> ("encoder", 0.1) for --lr-factor."""
-    prefix, sep, factor = text.partition("=")
+    prefix, _, factor = text.partition("=")
     try:
-        if not sep or not prefix:
-            raise ValueError
-        return prefix, float(factor)
+        value = float(factor)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected PARAMETER_PREFIX=FACTOR, e.g. encoder=0.1, got {text!r}") from None
+        value = None
+    if not prefix or value is None:
+        raise argparse.ArgumentTypeError(f"expected PARAMETER_PREFIX=FACTOR, e.g. encoder=0.1, got {text!r}")
+    return prefix, value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -88,6 +88,7 @@ from egoaction.models.base import InputSpec, VideoModel
 from egoaction.models.heads import RelationConsensus, TaskHeads
 
 __all__ = [
+    "INFLATABLE",
     "Video3D",
     "add_video_resnet_drop_path",
     "inflate_resnet2d",
@@ -114,7 +115,7 @@ _RESNET_BUILDERS: dict[str, Callable[[], VideoResNet]] = {
     "r2plus1d_34": lambda: VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [3, 4, 6, 3], R2Plus1dStem),
 }
 # video ResNets with ResNet-18's layout and kernels that are k x k in space: 2D ResNet-18 weights inflate into them
-_INFLATABLE = ("r3d_18", "mc3_18")
+INFLATABLE = ("r3d_18", "mc3_18")
 # MViTv2-S per stage: (blocks, channels, heads); key/value pooling stride 8, 4, 2, 1 spatially
 _MVIT_V2_S_STAGES = ((1, 96, 1), (2, 192, 2), (11, 384, 4), (2, 768, 8))
 _RESNET_CLIP = InputSpec(frames=16, size=(112, 112))
@@ -272,13 +273,14 @@ def _is_resnet2d(state: Mapping[str, Tensor]) -> bool:
 
 def _load_video_resnet_weights(net: VideoResNet, arch: str, pretrained: str | None) -> None:
     """``load_video_weights``, plus 2D ResNet-18 weights (``"imagenet"`` or a 2D file) inflated into R3D / MC3."""
-    if arch in _INFLATABLE and pretrained not in (None, "kinetics"):
-        path = imagenet_weights_path(ResNet18_Weights.IMAGENET1K_V1.url) if pretrained == "imagenet" else None
-        state = strip_wrapper_prefixes(read_state_dict(path or Path(str(pretrained))))
-        if path is not None or _is_resnet2d(state):
-            load_backbone_weights(net, inflate_resnet2d(state, net), source=path or str(pretrained))
-            return
-    load_video_weights(net, pretrained, url=KINETICS_URLS.get(arch), classifier="fc")
+    if arch not in INFLATABLE or pretrained is None or pretrained == "kinetics":
+        load_video_weights(net, pretrained, url=KINETICS_URLS.get(arch), classifier="fc")
+        return
+    path = imagenet_weights_path(ResNet18_Weights.IMAGENET1K_V1.url) if pretrained == "imagenet" else Path(pretrained)
+    state = strip_wrapper_prefixes(read_state_dict(path))  # read once: a 3D file loads as it is
+    if pretrained == "imagenet" or _is_resnet2d(state):
+        state = inflate_resnet2d(state, net)
+    load_backbone_weights(net, state, source=path)  # drops the classifier fc.*
 
 
 def mvit_v2_s_blocks() -> list[MSBlockConfig]:

@@ -114,7 +114,7 @@ def test_the_standin_goes_to_the_resnet18_models_and_fits_each(zoo: ModuleType, 
     expected = tsn.state_dict()["backbone.layer4.1.conv2.weight"]
     for name in given:
         state = create_model(name, zoo.TASKS, **zoo.model_kwargs(name, 8, (48, 84), weights)).state_dict()
-        if name in zoo.INFLATED:  # a 3D kernel whose time slices sum to the 2D one
+        if name in zoo.INFLATABLE:  # a 3D kernel whose time slices sum to the 2D one
             torch.testing.assert_close(state["backbone.layer4.1.conv2.0.weight"].sum(2), expected, msg=name)
             continue
         (key,) = [k for k in state if k.endswith("layer4.1.conv2.weight")]
