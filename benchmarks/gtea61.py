@@ -147,7 +147,8 @@ def pretrain(args: argparse.Namespace) -> Path:
     out = args.runs / "standin_resnet34.pt"
     if out.is_file():
         return out
-    state = train_standin("tsn_resnet34", args.epic_root, args.runs, args.pretrain_epochs, args.workers)
+    size = (args.pretrain_size[0], args.pretrain_size[1]) if args.pretrain_size else None
+    state = train_standin("tsn_resnet34", args.epic_root, args.runs, args.pretrain_epochs, args.workers, size)
     weights = strip_wrapper_prefixes(state)
     # the noun classifier plays ImageNet's object classifier: its rows are the CAM dictionary
     head_w, head_b = state["heads.noun.weight"], state["heads.noun.bias"]
@@ -250,6 +251,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--pretrain-epochs", type=int, default=24)
+    p.add_argument(
+        "--pretrain-size", type=int, nargs=2, default=None, metavar=("H", "W"), help="stand-in frames (default 48x84)"
+    )
     p.add_argument("--stage1-epochs", type=int, default=15)
     p.add_argument("--stage2-epochs", type=int, default=15)
     p.add_argument("--flow-epochs", type=int, default=30)

@@ -23,9 +23,14 @@ from egoaction.engine.fit import train
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 
 
-def standin_sets(model: str, epic_root: Path, runs: Path, epochs: int, workers: int) -> list[str]:
-    """The demo config's overrides that make it the stand-in run ``standin_<model>`` under ``runs``."""
-    return [
+def standin_sets(
+    model: str, epic_root: Path, runs: Path, epochs: int, workers: int, size: tuple[int, int] | None = None
+) -> list[str]:
+    """The demo config's overrides that make it the stand-in run ``standin_<model>`` under ``runs``.
+
+    ``size`` (H, W) replaces the demo's 48x84 frames (short side H), for a benchmark whose clips are larger.
+    """
+    sets = [
         f"name=standin_{model}",
         f"output_dir={runs}",
         f"data.root={epic_root}",
@@ -34,6 +39,9 @@ def standin_sets(model: str, epic_root: Path, runs: Path, epochs: int, workers: 
         "schedule.warmup_epochs=1",
         f"trainer.max_epochs={epochs}",
     ]
+    if size is not None:
+        sets += [f"data.size=[{size[0]},{size[1]}]", f"data.resize={size[0]}"]
+    return sets
 
 
 def ensure_kitchen(epic_root: Path) -> Path:
@@ -45,10 +53,12 @@ def ensure_kitchen(epic_root: Path) -> Path:
     return epic_root
 
 
-def train_standin(model: str, epic_root: Path, runs: Path, epochs: int, workers: int = 1) -> dict[str, Tensor]:
+def train_standin(
+    model: str, epic_root: Path, runs: Path, epochs: int, workers: int = 1, size: tuple[int, int] | None = None
+) -> dict[str, Tensor]:
     """Train the TSN ``model`` as the stand-in (rendering the kitchen if missing); its weights, no 'model.'."""
     ensure_kitchen(epic_root)
-    run = train(load_config(DEMO, standin_sets(model, epic_root, runs, epochs, workers)), overwrite=True)
+    run = train(load_config(DEMO, standin_sets(model, epic_root, runs, epochs, workers, size)), overwrite=True)
     state = read_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
     return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
 

@@ -57,3 +57,15 @@ def test_table_averages_seeds(bench: ModuleType) -> None:
     }
     line = next(x for x in bench.table(results).splitlines() if x.startswith("| Ego-RNN - stage 1 |"))
     assert "| 50.0 | 40.0 / 50.0 / 60.0 |" in line
+
+
+def test_pretrain_size_reaches_the_standin_config(bench: ModuleType, tmp_path: Path) -> None:
+    import standin  # the benchmark put benchmarks/ on sys.path
+
+    default = load_config(standin.DEMO, standin.standin_sets("tsn_resnet34", tmp_path, tmp_path, 3, 1))
+    assert list(default.data.size) == [48, 84] and default.data.resize == 48
+    args = bench.parse_args(["--pretrain-size", "96", "168"])
+    sets = standin.standin_sets("tsn_resnet34", tmp_path, tmp_path, 3, 1, tuple(args.pretrain_size))
+    sized = load_config(standin.DEMO, sets)
+    assert list(sized.data.size) == [96, 168] and sized.data.resize == 96
+    assert sized.trainer.max_epochs == 3 and sized.model.name == "tsn_resnet34"
