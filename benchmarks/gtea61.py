@@ -3,6 +3,8 @@
     python benchmarks/gtea61.py                          # every row, seeds 0 1 2 (46 min a seed on 2 cores)
     python benchmarks/gtea61.py --rows s1_cam_7 s2_cam_7 --seeds 0
     python benchmarks/gtea61.py --table-only             # rewrite the table from benchmarks/results/gtea61.json
+    python benchmarks/gtea61.py --size 96 168 --pretrain-size 96 168 --pretrain-epochs 62 --rows s2_cam_7 --seeds 0
+        --runs runs/gtea61-96 --results benchmarks/results/gtea61_96x168.json   # (one line) the explain model
 
 Every row runs the config under ``configs/gtea61/`` that reproduces it, through egoaction's engine, with only
 the budget changed on the command line (``--set`` overrides, recorded with each result):
