@@ -144,9 +144,16 @@ def common_sets(args: argparse.Namespace, seed: int) -> list[str]:
     ]
 
 
+def standin_path(args: argparse.Namespace) -> Path:
+    """Where the stand-in of this budget is kept: its epochs and frame size are in the name, so a new budget
+    trains a new stand-in instead of reusing another's."""
+    size = f"_{args.pretrain_size[0]}x{args.pretrain_size[1]}" if args.pretrain_size else ""
+    return args.runs / f"standin_resnet34_{args.pretrain_epochs}ep{size}.pt"
+
+
 def pretrain(args: argparse.Namespace) -> Path:
     """Train the ImageNet stand-in (a TSN-ResNet-34 on the synthetic EPIC kitchen) and write it for Ego-RNN."""
-    out = args.runs / "standin_resnet34.pt"
+    out = standin_path(args)
     if out.is_file():
         return out
     size = (args.pretrain_size[0], args.pretrain_size[1]) if args.pretrain_size else None

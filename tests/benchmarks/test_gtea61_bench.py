@@ -69,3 +69,11 @@ def test_pretrain_size_reaches_the_standin_config(bench: ModuleType, tmp_path: P
     sized = load_config(standin.DEMO, sets)
     assert list(sized.data.size) == [96, 168] and sized.data.resize == 96
     assert sized.trainer.max_epochs == 3 and sized.model.name == "tsn_resnet34"
+
+
+def test_a_new_standin_budget_gets_its_own_file(bench: ModuleType, tmp_path: Path) -> None:
+    default = bench.standin_path(bench.parse_args(["--runs", str(tmp_path)]))
+    longer = bench.standin_path(bench.parse_args(["--runs", str(tmp_path), "--pretrain-epochs", "62"]))
+    larger = bench.standin_path(bench.parse_args(["--runs", str(tmp_path), "--pretrain-size", "96", "168"]))
+    assert len({default, longer, larger}) == 3
+    assert default.parent == tmp_path and larger.name == "standin_resnet34_24ep_96x168.pt"
