@@ -93,6 +93,7 @@ __all__ = [
     "add_video_resnet_drop_path",
     "inflate_resnet2d",
     "kinetics_weights_path",
+    "load_video_state",
     "load_video_weights",
     "mvit_v2_s_blocks",
     "video_resnet_frames",
@@ -236,9 +237,13 @@ def load_video_weights(net: nn.Module, pretrained: str | None, *, url: str | Non
         choices = "None or a path to a state dict" if url is None else "'kinetics', None or a path to a state dict"
         raise ValueError(f"{type(net).__name__}: torchvision has no {pretrained} weights for it; pass {choices}")
     path = kinetics_weights_path(url) if pretrained == "kinetics" and url else Path(pretrained)
-    state = strip_wrapper_prefixes(read_state_dict(path))
+    load_video_state(net, strip_wrapper_prefixes(read_state_dict(path)), source=path, classifier=classifier)
+
+
+def load_video_state(net: nn.Module, state: Mapping[str, Tensor], *, source: Path, classifier: str) -> None:
+    """Load an already-read video state dict into ``net``, skipping keys under ``classifier``."""
     head = f"{classifier}."
-    load_backbone_weights(net, {k: v for k, v in state.items() if not k.startswith(head)}, source=path)
+    load_backbone_weights(net, {k: v for k, v in state.items() if not k.startswith(head)}, source=source)
 
 
 def video_resnet_key(key: str) -> str:
@@ -280,7 +285,7 @@ def _load_video_resnet_weights(net: VideoResNet, arch: str, pretrained: str | No
     state = strip_wrapper_prefixes(read_state_dict(path))  # read once: a 3D file loads as it is
     if pretrained == "imagenet" or _is_resnet2d(state):
         state = inflate_resnet2d(state, net)
-    load_backbone_weights(net, state, source=path)  # drops the classifier fc.*
+    load_video_state(net, state, source=path, classifier="fc")
 
 
 def mvit_v2_s_blocks() -> list[MSBlockConfig]:
