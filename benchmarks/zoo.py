@@ -13,11 +13,12 @@ line and recorded with every result:
 
 - data: the ``small`` synthetic kitchen (rendered with ``--no-flow`` if missing), 8 TSN segments per clip,
   48x84 pixels (the whole 128x228 frame shrunk), crops at scales 1 / 0.875 / 0.75, flips, colour jitter;
-- start: the seeds fine-tune ImageNet backbones, which cannot be fetched offline, so models on a 2D ResNet-18
-  start from a stand-in (``standin.py``): a TSN-ResNet-18 trained ``--pretrain-epochs`` epochs (24) on single
-  frames of the kitchen's training split with ``configs/demo.yaml``'s recipe, trained once per budget and kept
-  in ``--runs`` (R3D-18 and MC3-18 get it inflated to 3D kernels, as I3D inflates ImageNet). Other backbones
-  start from scratch; ``--pretrain-epochs 0`` starts every model from scratch;
+- start: the seeds fine-tune ImageNet backbones, which cannot be fetched offline, so models on a 2D ResNet-18,
+  -34 or -50 start from a stand-in (``standin.py``): a TSN on that ResNet trained ``--pretrain-epochs`` epochs
+  (24) on single frames of the kitchen's training split with ``configs/demo.yaml``'s recipe, trained once per
+  budget and ResNet when a model first needs it and kept in ``--runs`` (R3D-18 and MC3-18 get the ResNet-18 one
+  inflated to 3D kernels, as I3D inflates ImageNet). Other backbones start from scratch; ``--pretrain-epochs 0``
+  starts every model from scratch;
 - recipe: AdamW lr 1e-3, weight decay 0.05, 1 warmup epoch then cosine, batch 16, label smoothing 0.1,
   dropout 0.0 before the heads, bf16 autocast where the CPU has it, channels_last.
 
@@ -66,21 +67,36 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
 
-def uses_resnet18(name: str) -> bool:
-    """Whether model ``name`` is built on a ResNet-18 that the stand-in's weights fit (2D, or inflated to 3D)."""
+STANDIN_ARCHS = ("resnet18", "resnet34", "resnet50")
+
+
+def standin_arch(name: str) -> str | None:
+    """The ResNet whose stand-in fits model ``name`` (2D, or inflated to 3D for R3D-18 and MC3-18), or None."""
     params = model_parameters(name)
-    return "pretrained" in params and ("resnet18" in name or params.get("arch") == "resnet18" or name in INFLATABLE)
+    if "pretrained" not in params:
+        return None
+    if name in INFLATABLE:
+        return "resnet18"
+    if params.get("arch") in STANDIN_ARCHS:
+        return str(params["arch"])
+    return next((arch for arch in STANDIN_ARCHS if arch in name), None)
 
 
 def model_kwargs(
-    name: str, frames: int, size: tuple[int, int], standin: Path | None = None, extra: dict[str, Any] | None = None
+    name: str,
+    frames: int,
+    size: tuple[int, int],
+    standins: dict[str, Path] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The budget's kwargs for ``name``: no dropout, the clip shape for models built for a fixed input, the
-    stand-in's weights (when there are some) for models on a ResNet-18, then ``extra`` (``--model-kwarg``)."""
+    stand-in of its ResNet (``standins``: arch -> weights file) when there is one, then ``extra``
+    (``--model-kwarg``)."""
     params = model_parameters(name)
     kwargs: dict[str, Any] = {}
-    if standin is not None and uses_resnet18(name):
-        kwargs["pretrained"] = str(standin)
+    arch = standin_arch(name)
+    if standins and arch in standins:
+        kwargs["pretrained"] = str(standins[arch])
     if "dropout" in params:
         kwargs["dropout"] = 0.0
     if "num_frames" in params:
@@ -106,18 +122,24 @@ def run_name(name: str, extra: dict[str, Any], lr_factors: dict[str, float] | No
     return name + "".join(f"_{k}-{v}" for k, v in _settings(extra, lr_factors))
 
 
-def standin_path(args: argparse.Namespace) -> Path | None:
-    """Where the budget's stand-in weights go, or None when the budget starts from scratch."""
-    return args.runs / f"standin_resnet18_{args.pretrain_epochs}ep.pt" if args.pretrain_epochs else None
+def standin_path(args: argparse.Namespace, arch: str = "resnet18") -> Path | None:
+    """Where the budget's stand-in weights for ``arch`` go, or None when the budget starts from scratch."""
+    return args.runs / f"standin_{arch}_{args.pretrain_epochs}ep.pt" if args.pretrain_epochs else None
 
 
-def standin(args: argparse.Namespace) -> Path | None:
-    """The stand-in's ResNet-18 weights file (trained on first use), or None when the budget starts from scratch."""
-    out = standin_path(args)
+def standin(args: argparse.Namespace, arch: str = "resnet18") -> Path | None:
+    """The stand-in's ``arch`` weights file (a TSN-``arch``, trained on first use), or None from scratch."""
+    out = standin_path(args, arch)
     if out is not None and not out.is_file():
-        state = train_standin("tsn_resnet18", args.root, args.runs, args.pretrain_epochs, args.workers)
+        state = train_standin(f"tsn_{arch}", args.root, args.runs, args.pretrain_epochs, args.workers)
         save_weights(strip_wrapper_prefixes(state), out)
     return out
+
+
+def standins(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
+    """arch -> stand-in weights file for every ResNet that the models ``names`` are built on (empty from scratch)."""
+    archs = sorted({arch for name in names if (arch := standin_arch(name)) is not None})
+    return {arch: path for arch in archs if (path := standin(args, arch)) is not None}
 
 
 def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -145,7 +167,7 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "loss": {"label_smoothing": args.label_smoothing, "task_weights": dict(args.task_weights)},
         "model": {
             "name": name,
-            "kwargs": model_kwargs(name, args.frames, tuple(args.size), args.standin, args.model_kwargs),
+            "kwargs": model_kwargs(name, args.frames, tuple(args.size), args.standins, args.model_kwargs),
         },
         "optim": {
             "name": "adamw",
@@ -231,8 +253,9 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     epic = val["epic"]
     model = budget_model(name, args, args.model_kwargs)
     budget = {k: v for k, v in config.items() if k not in ("name", "output_dir", "model")}
-    if uses_resnet18(name) and args.standin is not None:
-        budget["standin"] = str(args.standin)
+    standin_file = args.standins.get(standin_arch(name) or "")
+    if standin_file is not None:
+        budget["standin"] = str(standin_file)
     return {
         "model": variant(name, args.model_kwargs, args.lr_factors),
         "name": name,
@@ -245,7 +268,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "params": count_parameters(model),
         "train_clips_per_s": train_speed(model, args),
         "wall_s": wall,
-        "pretrain_epochs": args.pretrain_epochs if uses_resnet18(name) else 0,
+        "pretrain_epochs": args.pretrain_epochs if standin_file is not None else 0,
         "budget": budget,
         "machine": machine(),
     }
@@ -378,7 +401,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="re-time train clips/s of the models in the JSON (or --models), one after another in this run",
     )
-    p.set_defaults(standin=None)  # main() fills it in once the stand-in exists
+    p.set_defaults(standins={})  # main() fills it in once the stand-ins exist
     args = p.parse_args(argv)
     args.model_kwargs = dict(args.model_kwargs)
     args.lr_factors = dict(args.lr_factors)
@@ -409,8 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(args.results, json.dumps(list(results.values()), indent=1) + "\n")
     elif not args.table_only:
         ensure_kitchen(args.root)
-        args.standin = standin(args)
-        for name in args.models or rgb_models():
+        names = args.models or rgb_models()
+        args.standins = standins(args, names)
+        for name in names:
             print(f"== {name}", file=sys.stderr, flush=True)
             record = run_model(name, args)
             results[record["model"]] = record

@@ -94,7 +94,8 @@ def test_the_default_sweep_holds_the_rgb_models_only(zoo: ModuleType) -> None:
 def test_the_standin_goes_to_the_resnet18_models_and_fits_each(zoo: ModuleType, tmp_path: Path) -> None:
     tsn = create_model("tsn_resnet18", zoo.TASKS)
     weights = zoo.save_weights(zoo.strip_wrapper_prefixes(tsn.state_dict()), tmp_path / "standin.pt")
-    given = [n for n in zoo.rgb_models() if "pretrained" in zoo.model_kwargs(n, 8, (48, 84), weights)]
+    standins = {"resnet18": weights}
+    given = [n for n in zoo.rgb_models() if "pretrained" in zoo.model_kwargs(n, 8, (48, 84), standins)]
     assert set(given) == {
         "tsn_resnet18",
         "tsm_resnet18",
@@ -113,12 +114,31 @@ def test_the_standin_goes_to_the_resnet18_models_and_fits_each(zoo: ModuleType, 
     assert "pretrained" not in zoo.model_kwargs("tsn_resnet18", 8, (48, 84))  # no stand-in: from scratch
     expected = tsn.state_dict()["backbone.layer4.1.conv2.weight"]
     for name in given:
-        state = create_model(name, zoo.TASKS, **zoo.model_kwargs(name, 8, (48, 84), weights)).state_dict()
+        state = create_model(name, zoo.TASKS, **zoo.model_kwargs(name, 8, (48, 84), standins)).state_dict()
         if name in zoo.INFLATABLE:  # a 3D kernel whose time slices sum to the 2D one
             torch.testing.assert_close(state["backbone.layer4.1.conv2.0.weight"].sum(2), expected, msg=name)
             continue
         (key,) = [k for k in state if k.endswith("layer4.1.conv2.weight")]
         assert torch.equal(state[key], expected), name
+
+
+def test_each_resnet_gets_its_own_standin_and_the_models_on_it_load_it(zoo: ModuleType, tmp_path: Path) -> None:
+    assert {n: zoo.standin_arch(n) for n in ("resnet50_pool", "tsm_resnet50", "tsn_resnet34", "s3d")} == {
+        "resnet50_pool": "resnet50",
+        "tsm_resnet50": "resnet50",
+        "tsn_resnet34": "resnet34",
+        "s3d": None,
+    }
+    args = zoo.parse_args(["--pretrain-epochs", "3", "--runs", str(tmp_path)])
+    assert zoo.standin_path(args, "resnet50") == tmp_path / "standin_resnet50_3ep.pt"
+    tsn = create_model("tsn_resnet50", zoo.TASKS)
+    weights = zoo.save_weights(zoo.strip_wrapper_prefixes(tsn.state_dict()), tmp_path / "standin_resnet50.pt")
+    standins = {"resnet50": weights}
+    assert "pretrained" not in zoo.model_kwargs("tsn_resnet18", 8, (48, 84), standins)  # no ResNet-18 stand-in
+    kwargs = zoo.model_kwargs("resnet50_lstm", 8, (48, 84), standins)
+    state = create_model("resnet50_lstm", zoo.TASKS, **kwargs).state_dict()
+    (key,) = [k for k in state if k.endswith("layer4.2.conv3.weight")]
+    assert torch.equal(state[key], tsn.state_dict()["backbone.layer4.2.conv3.weight"])
 
 
 def test_the_table_says_which_models_started_from_the_standin(zoo: ModuleType, tmp_path: Path) -> None:
