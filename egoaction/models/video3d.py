@@ -20,7 +20,8 @@ linear head per task classify it. Unlike the frame-level models, every one of th
   (T', H', W') map, so any clip size works. At 16x224 the two are identical; on longer clips torchvision averages
   sliding 2-frame windows, which weights the inner frames slightly more than this plain mean. The last max pool
   (2x2x2, stride 2) gets ``ceil_mode=True`` so that clips of 4 frames or fewer (1 frame left at that point) still
-  work; it only differs from torchvision where the size entering it is odd, never at 16x224 or 8x64.
+  work; it only differs from torchvision where the size entering it is odd, never at 16x224 or 8x64. Its
+  BatchNorm momentum is PyTorch's 0.1 (``bn_momentum``), not torchvision's 0.001 (see the factory).
 - ``mvit_v2_s``: Li et al., "MViTv2", CVPR 2022 (768-d class token). Its relative position tables and the token
   grid it reshapes to are fixed by the input size, so the factory takes ``num_frames`` (even) and ``size``
   (a multiple of 4) and builds torchvision's ``MViT`` for exactly that clip; other clip shapes raise a ValueError.
@@ -418,9 +419,17 @@ def mc3_18(
 
 
 @register_model("s3d")
-def s3d(task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.2) -> Video3D:
+def s3d(
+    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.2, bn_momentum: float = 0.1
+) -> Video3D:
     """S3D (separable Inception-3D, 1024-d) with adaptive final pooling, so any clip size works."""
     net = tvv.s3d()
+    # torchvision keeps the TensorFlow port's BatchNorm momentum of 0.001, so the running statistics need thousands
+    # of steps to leave their initial values: trained from scratch for 8 zoo epochs (546 steps) S3D gave the same
+    # prediction for every validation clip. PyTorch's default 0.1 lets them follow the data being trained on.
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm3d):
+            module.momentum = bn_momentum
     net.avgpool = nn.AdaptiveAvgPool3d(1)
     net.classifier = nn.Identity()
     last_pool = max(i for i, m in enumerate(net.features) if isinstance(m, nn.MaxPool3d))

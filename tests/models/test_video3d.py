@@ -93,6 +93,26 @@ def test_s3d_matches_torchvision_features_and_also_runs_where_torchvision_cannot
     assert model(clip(t=4, size=64))["a"].shape == (2, 3)
 
 
+@torch.no_grad()
+def test_s3d_running_statistics_follow_the_data_it_trains_on() -> None:
+    """torchvision's BatchNorm momentum (0.001) leaves the statistics near their start; the default 0.1 does not."""
+
+    def share_of_batch_mean(**kwargs: float) -> float:
+        torch.manual_seed(0)
+        model = create_model("s3d", {"a": 3}, **kwargs).train()
+        first = next(m for m in model.modules() if isinstance(m, nn.BatchNorm3d))
+        seen: list[Tensor] = []
+        first.register_forward_pre_hook(lambda _, args: seen.append(args[0].mean(dim=(0, 2, 3, 4))))
+        x = {"rgb": clip(t=4, size=32)["rgb"] * 4 + 1}
+        for _ in range(20):
+            model(x)
+        target = seen[-1]
+        return float(first.running_mean @ target / (target @ target))  # type: ignore[operator]
+
+    assert share_of_batch_mean() > 0.85  # momentum 0.1: 1 - 0.9**20 = 0.88 of the way
+    assert share_of_batch_mean(bn_momentum=0.001) < 0.05  # torchvision's: 0.02
+
+
 @pytest.fixture(scope="module")
 def mvit() -> Video3D:
     torch.manual_seed(0)
