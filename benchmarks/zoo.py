@@ -280,9 +280,12 @@ def load_results(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def start(record: dict[str, Any]) -> str:
-    """How a result's model was initialised, for the table: "stand-in (N ep)" or "scratch"."""
+    """How a result's model was initialised, for the table: "resnet50 stand-in (N ep)" or "scratch"."""
     epochs = record.get("pretrain_epochs", 0)  # records from before the stand-in trained from scratch
-    return f"stand-in ({epochs} ep)" if epochs else "scratch"
+    if not epochs:
+        return "scratch"
+    arch = standin_arch(record["name"]) if "name" in record else None
+    return f"{arch} stand-in ({epochs} ep)" if arch else f"stand-in ({epochs} ep)"
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

@@ -148,8 +148,10 @@ def test_the_table_says_which_models_started_from_the_standin(zoo: ModuleType, t
     row = {"verb_top1": 1.0, "noun_top1": 1.0, "action_top1": 1.0, "reversal_verb_top1": 1.0, "params": 1e6}
     row |= {"train_clips_per_s": 1.0, "wall_s": 60}
     results = {"a": {"model": "a", "pretrain_epochs": 3, **row}, "b": {"model": "b", **row}}
+    results["c"] = {"model": "c", "name": "resnet50_lstm", "pretrain_epochs": 3, **row}
     lines = zoo.table(results).splitlines()
     assert "| a | stand-in (3 ep) |" in lines[2] and "| b | scratch |" in lines[3]
+    assert "| c | resnet50 stand-in (3 ep) |" in lines[4]
 
 
 @pytest.mark.slow
