@@ -393,8 +393,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pretrain-epochs",
         type=int,
         default=24,
-        help="train the stand-in (a TSN-ResNet-18 on single frames) this long and start ResNet-18 models from it;"
-        " 0: from scratch",
+        help="train the stand-ins (a TSN on single frames per ResNet: 18, 34, 50) this long and start the models on"
+        " that ResNet from them; 0: from scratch",
     )
     p.add_argument("--speed-steps", type=int, default=5)
     p.add_argument("--results", type=Path, default=RESULTS / "zoo.json")
