@@ -425,7 +425,7 @@ def s3d(
     """S3D (separable Inception-3D, 1024-d) with adaptive final pooling, so any clip size works."""
     net = tvv.s3d()
     # torchvision keeps the TensorFlow port's BatchNorm momentum of 0.001, so the running statistics need thousands
-    # of steps to leave their initial values: trained from scratch for 8 zoo epochs (546 steps) S3D gave the same
+    # of steps to leave their initial values: trained from scratch for 8 zoo epochs (~550 steps) S3D gave the same
     # prediction for every validation clip. PyTorch's default 0.1 lets them follow the data being trained on.
     for module in net.modules():
         if isinstance(module, nn.BatchNorm3d):
