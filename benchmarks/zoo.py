@@ -68,12 +68,15 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
 
 
 STANDIN_ARCHS = ("resnet18", "resnet34", "resnet50")
+# Ego-RNN's and LSTA's CAM is ImageNet's 1000-way fc, which a TSN stand-in has not (its heads are verb and noun);
+# benchmarks/gtea61.py gives them a stand-in of their own
+CAM_MODELS = ("egornn_resnet34", "lsta_resnet34")
 
 
 def standin_arch(name: str) -> str | None:
     """The ResNet whose stand-in fits model ``name`` (2D, or inflated to 3D for R3D-18 and MC3-18), or None."""
     params = model_parameters(name)
-    if "pretrained" not in params:
+    if "pretrained" not in params or name in CAM_MODELS:
         return None
     if name in INFLATABLE:
         return "resnet18"

@@ -131,14 +131,20 @@ def test_each_resnet_gets_its_own_standin_and_the_models_on_it_load_it(zoo: Modu
     }
     args = zoo.parse_args(["--pretrain-epochs", "3", "--runs", str(tmp_path)])
     assert zoo.standin_path(args, "resnet50") == tmp_path / "standin_resnet50_3ep.pt"
-    tsn = create_model("tsn_resnet50", zoo.TASKS)
-    weights = zoo.save_weights(zoo.strip_wrapper_prefixes(tsn.state_dict()), tmp_path / "standin_resnet50.pt")
-    standins = {"resnet50": weights}
+    standins, tsn_states = {}, {}
+    for arch in ("resnet34", "resnet50"):
+        tsn_states[arch] = create_model(f"tsn_{arch}", zoo.TASKS).state_dict()
+        standins[arch] = zoo.save_weights(zoo.strip_wrapper_prefixes(tsn_states[arch]), tmp_path / f"{arch}.pt")
     assert "pretrained" not in zoo.model_kwargs("tsn_resnet18", 8, (48, 84), standins)  # no ResNet-18 stand-in
-    kwargs = zoo.model_kwargs("resnet50_lstm", 8, (48, 84), standins)
-    state = create_model("resnet50_lstm", zoo.TASKS, **kwargs).state_dict()
-    (key,) = [k for k in state if k.endswith("layer4.2.conv3.weight")]
-    assert torch.equal(state[key], tsn.state_dict()["backbone.layer4.2.conv3.weight"])
+    # every model of the default sweep on a ResNet-34 or -50 builds from its stand-in and holds its weights
+    given = [n for n in zoo.rgb_models() if zoo.standin_arch(n) in standins]
+    assert {"tsn_resnet34", "resnet50_pool", "resnet50_lstm", "tsm_resnet50"} <= set(given)
+    assert not {"egornn_resnet34", "lsta_resnet34"} & set(given)  # their CAM needs an ImageNet fc
+    for name in given:
+        arch = zoo.standin_arch(name)
+        state = create_model(name, zoo.TASKS, **zoo.model_kwargs(name, 8, (48, 84), standins)).state_dict()
+        (key,) = [k for k in state if k.endswith("layer4.2.conv1.weight")]
+        assert torch.equal(state[key], tsn_states[arch]["backbone.layer4.2.conv1.weight"]), name
 
 
 def test_the_table_says_which_models_started_from_the_standin(zoo: ModuleType, tmp_path: Path) -> None:
