@@ -50,7 +50,7 @@ from egoaction.report.run_report import read_epochs
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 from machine import machine
-from standin import save_weights, train_standin
+from standin import save_weights, standin_file, train_standin
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = Path(__file__).parent.parent / "configs" / "gtea61"
@@ -144,11 +144,14 @@ def common_sets(args: argparse.Namespace, seed: int) -> list[str]:
     ]
 
 
+def standin_size(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The stand-in's frame size (H, W), or None for the demo's."""
+    return (args.pretrain_size[0], args.pretrain_size[1]) if args.pretrain_size else None
+
+
 def standin_path(args: argparse.Namespace) -> Path:
-    """Where the stand-in of this budget is kept: its epochs and frame size are in the name, so a new budget
-    trains a new stand-in instead of reusing another's."""
-    size = f"_{args.pretrain_size[0]}x{args.pretrain_size[1]}" if args.pretrain_size else ""
-    return args.runs / f"standin_resnet34_{args.pretrain_epochs}ep{size}.pt"
+    """Where the stand-in of this budget is kept (its epochs and frame size are in the name)."""
+    return standin_file(args.runs, "resnet34", args.pretrain_epochs, standin_size(args))
 
 
 def pretrain(args: argparse.Namespace) -> Path:
@@ -156,7 +159,7 @@ def pretrain(args: argparse.Namespace) -> Path:
     out = standin_path(args)
     if out.is_file():
         return out
-    size = (args.pretrain_size[0], args.pretrain_size[1]) if args.pretrain_size else None
+    size = standin_size(args)
     state = train_standin("tsn_resnet34", args.epic_root, args.runs, args.pretrain_epochs, args.workers, size)
     weights = strip_wrapper_prefixes(state)
     # the noun classifier plays ImageNet's object classifier: its rows are the CAM dictionary

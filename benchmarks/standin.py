@@ -44,6 +44,13 @@ def standin_sets(
     return sets
 
 
+def standin_file(runs: Path, arch: str, epochs: int, size: tuple[int, int] | None = None) -> Path:
+    """Where a stand-in's weights are kept under ``runs``: its ResNet, epochs and frame size (when not the demo's)
+    are in the name, so a new budget trains a new stand-in instead of reusing another's."""
+    tag = f"_{size[0]}x{size[1]}" if size else ""
+    return runs / f"standin_{arch}_{epochs}ep{tag}.pt"
+
+
 def ensure_kitchen(epic_root: Path) -> Path:
     """The ``small`` synthetic EPIC kitchen (seed 0, no flow) at ``epic_root``, rendered on first use."""
     if not (epic_root / "EPIC_100_train.csv").is_file():

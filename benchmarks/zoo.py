@@ -59,7 +59,7 @@ from egoaction.models.video3d import INFLATABLE
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 from machine import machine
-from standin import ensure_kitchen, save_weights, train_standin
+from standin import ensure_kitchen, save_weights, standin_file, train_standin
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = {"verb": 12, "noun": 28}
@@ -127,7 +127,7 @@ def run_name(name: str, extra: dict[str, Any], lr_factors: dict[str, float] | No
 
 def standin_path(args: argparse.Namespace, arch: str = "resnet18") -> Path | None:
     """Where the budget's stand-in weights for ``arch`` go, or None when the budget starts from scratch."""
-    return args.runs / f"standin_{arch}_{args.pretrain_epochs}ep.pt" if args.pretrain_epochs else None
+    return standin_file(args.runs, arch, args.pretrain_epochs) if args.pretrain_epochs else None
 
 
 def standin(args: argparse.Namespace, arch: str = "resnet18") -> Path | None:
