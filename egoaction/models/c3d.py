@@ -17,6 +17,10 @@ and fc7 of 4096 units, fc8 = the task heads. Choices:
   pool with padding (0, 1, 1), and for any other clip it still gives the 8192 inputs fc6 expects.
 - He-normal initialisation of the convolutions: without BatchNorm, an 8-layer stack with PyTorch's default init
   shrinks the signal layer by layer when trained from scratch.
+- ``batch_norm=True`` (not in the paper; MMAction2's C3D offers the same through its ``norm_cfg``) puts a
+  BatchNorm3d between every convolution and its ReLU and drops the convolutions' biases. From scratch on a small
+  dataset the plain network can settle on one class for every clip (the zoo benchmark, docs/models.md); weights
+  of the BN-less ports do not load into it.
 - 79,991,015 parameters with 487 classes (Sports-1M), 78,409,573 with 101 (UCF101). input_spec 16x112x112.
 
 P3D: Qiu, Yao, Mei, "Learning Spatio-Temporal Representation with Pseudo-3D Residual Networks", ICCV 2017
@@ -93,13 +97,19 @@ def c3d_pool5(x: Tensor) -> Tensor:
 
 
 class C3DFeatures(nn.Module):
-    """C3D's eight 3x3x3 convolutions and five pools: (B, 3, T, H, W) -> pool5 features (B, 8192)."""
+    """C3D's eight 3x3x3 convolutions and five pools: (B, 3, T, H, W) -> pool5 features (B, 8192).
 
-    def __init__(self) -> None:
+    ``batch_norm`` puts a BatchNorm3d (``<conv>_bn``) between each convolution and its ReLU, and drops the
+    convolutions' biases."""
+
+    def __init__(self, batch_norm: bool = False) -> None:
         super().__init__()
+        self.batch_norm = batch_norm
         for group in _C3D_CONVS:
             for name, cin, cout in group:
-                self.add_module(name, nn.Conv3d(cin, cout, kernel_size=3, padding=1))
+                self.add_module(name, nn.Conv3d(cin, cout, kernel_size=3, padding=1, bias=not batch_norm))
+                if batch_norm:
+                    self.add_module(f"{name}_bn", nn.BatchNorm3d(cout))
         self.pool1 = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
         self.pools = nn.ModuleList(nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=True) for _ in range(3))
         for m in self.modules():
@@ -108,16 +118,22 @@ class C3DFeatures(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def _layers(self, name: str) -> list[nn.Module]:
+        """The convolution called ``name`` and, with ``batch_norm``, its BatchNorm."""
+        return [getattr(self, name), *([getattr(self, f"{name}_bn")] if self.batch_norm else [])]
+
     def groups(self) -> list[nn.ModuleList]:
-        """The convolutions before each pool: [conv1], [conv2], [conv3a, conv3b], [conv4a, conv4b], [conv5a, conv5b]."""
-        return [nn.ModuleList(getattr(self, name) for name, _, _ in group) for group in _C3D_CONVS]
+        """The layers before each pool: [conv1], [conv2], [conv3a, conv3b], ... (each with its BatchNorm, if any)."""
+        return [nn.ModuleList(m for name, _, _ in group for m in self._layers(name)) for group in _C3D_CONVS]
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, 3, T, H, W) -> (B, 8192)."""
         pools: list[Callable[[Tensor], Tensor]] = [self.pool1, *self.pools, c3d_pool5]
-        for group, pool in zip(self.groups(), pools):
-            for conv in group:
-                x = F.relu(conv(x), inplace=True)
+        for group, pool in zip(_C3D_CONVS, pools):
+            for name, _, _ in group:
+                for layer in self._layers(name):
+                    x = layer(x)
+                x = F.relu(x, inplace=True)
             x = pool(x)
         return x.flatten(1)
 
@@ -128,10 +144,17 @@ class C3D(VideoModel):
     backbone: C3DFeatures
     input_spec = InputSpec(frames=16, size=(112, 112))
 
-    def __init__(self, task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        task_spec: dict[str, int],
+        *,
+        pretrained: str | None = None,
+        dropout: float = 0.5,
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__(task_spec, modalities=("rgb",))
         _reject_named_weights("c3d", pretrained)
-        self.backbone = C3DFeatures()
+        self.backbone = C3DFeatures(batch_norm)
         self.fc = nn.Sequential(
             OrderedDict(
                 fc6=nn.Linear(8192, 4096),
@@ -289,9 +312,12 @@ class P3D(VideoModel):
 
 
 @register_model("c3d")
-def c3d(task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.5) -> C3D:
-    """C3D (Tran et al. 2015): 8 conv3x3x3 + fc6/fc7 4096, 16x112x112 clips; pretrained None or a path."""
-    return C3D(task_spec, pretrained=pretrained, dropout=dropout)
+def c3d(
+    task_spec: dict[str, int], *, pretrained: str | None = None, dropout: float = 0.5, batch_norm: bool = False
+) -> C3D:
+    """C3D (Tran et al. 2015): 8 conv3x3x3 + fc6/fc7 4096, 16x112x112 clips; pretrained None or a path;
+    ``batch_norm`` adds BatchNorm after every convolution (not in the paper)."""
+    return C3D(task_spec, pretrained=pretrained, dropout=dropout, batch_norm=batch_norm)
 
 
 @register_model("p3d")

@@ -86,6 +86,45 @@ def test_c3d_loads_a_ports_flat_state_dict(tmp_path: Path) -> None:
     assert all(torch.equal(loaded[f"fc.{k}"], flat[k]) for k in flat if k.startswith(("fc6", "fc7")))
 
 
+def test_c3d_batch_norm_adds_a_norm_per_conv_and_drops_the_conv_biases() -> None:
+    with torch.device("meta"):
+        plain = create_model("c3d", {"action": 487})
+        model = create_model("c3d", {"action": 487}, batch_norm=True)
+    convs = [m for m in model.backbone.modules() if isinstance(m, nn.Conv3d)]
+    norms = [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm3d)]
+    assert len(convs) == len(norms) == 8 and all(c.bias is None for c in convs)
+    channels = sum(c.out_channels for c in convs)  # 2,752: one bias each before, a weight and a bias each now
+    assert count_parameters(model) == count_parameters(plain) + channels == 79_993_767
+    # freeze_stages freezes each stage's norms with its convolutions
+    assert [len(stage) for stage in model.backbone_stages()] == [2, 2, 4, 4, 4]
+
+
+def test_c3d_batch_norm_normalises_every_conv_output_before_its_relu() -> None:
+    torch.manual_seed(0)
+    model = create_model("c3d", {"action": 5}, batch_norm=True).train()
+    seen: list[tuple[str, torch.Tensor]] = []
+    for name, module in model.backbone.named_children():
+        if name.endswith("_bn"):
+            module.register_forward_hook(lambda m, i, o, n=name: seen.append((n, o.detach().clone())))
+    model(clip(t=8, size=48))
+    assert [n for n, _ in seen] == [
+        f"{c}_bn" for c in ("conv1", "conv2", "conv3a", "conv3b", "conv4a", "conv4b", "conv5a", "conv5b")
+    ]
+    for name, out in seen:
+        mean, var = out.mean(dim=(0, 2, 3, 4)), out.var(dim=(0, 2, 3, 4), unbiased=False)
+        assert torch.allclose(mean, torch.zeros_like(mean), atol=1e-4), name
+        assert torch.allclose(var, torch.ones_like(var), atol=0.05), name
+
+
+def test_c3d_batch_norm_refuses_a_ports_weights_without_norms(tmp_path: Path) -> None:
+    with torch.device("meta"):
+        source = create_model("c3d", {"action": 487})
+    flat = {k.removeprefix("backbone."): torch.zeros(v.shape) for k, v in source.backbone.state_dict().items()}
+    torch.save(flat, tmp_path / "port.pth")
+    with pytest.raises(ValueError, match=r"port\.pth.*missing keys.*conv1_bn"):
+        create_model("c3d", {"action": 5}, pretrained=str(tmp_path / "port.pth"), batch_norm=True)
+
+
 @pytest.mark.parametrize("name", ["c3d", "p3d"])
 def test_weights_are_none_or_a_path(name: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no published kinetics weights"):
