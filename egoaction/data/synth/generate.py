@@ -103,11 +103,14 @@ def synthesize(
     workers: int = 2,
     videos: bool = False,
     flow: bool = True,
+    camera_motion: bool = True,
     overwrite: bool = False,
 ) -> str:
     """Render the synthetic kitchen in ``format`` (epic100, gtea61, ucf101) into ``out_dir``; returns a summary.
 
     ``flow=False`` skips the optical flow (EPIC only: the GTEA61 layout needs its flow; UCF101 has none).
+    ``camera_motion=False`` (EPIC only) holds the camera still: no ego-motion, shake or pans, for ablations that
+    ask what the wearer's head motion does to a model.
     ``preset`` is a preset name or a :class:`Preset` (e.g. ``dataclasses.replace(PRESETS["tiny"], height=128)``)."""
     from egoaction.data.synth import write_epic100, write_gtea61, write_ucf101
 
@@ -120,7 +123,10 @@ def synthesize(
         raise ValueError(f"unknown format {format!r}; expected one of {sorted(writers)}")
     if not flow and format != "epic100":
         raise ValueError(f"flow=False applies to epic100 only; the {format} layout is written as the real one")
-    options: dict[str, Any] = {"videos": videos, "flow": flow} if format == "epic100" else {}
+    if not camera_motion and format != "epic100":
+        raise ValueError(f"camera_motion=False applies to epic100 only, not {format}")
+    options: dict[str, Any] = {"videos": videos, "flow": flow, "camera_motion": camera_motion}
+    options = options if format == "epic100" else {}
     start = time.perf_counter()
     with atomic_directory(Path(out_dir), overwrite=overwrite) as tmp:
         chosen = preset if isinstance(preset, Preset) else get_preset(preset)

@@ -48,6 +48,7 @@ class VideoJob:
     width: int
     videos: bool
     flow: bool = True
+    camera_motion: bool = True
 
 
 def format_timestamp(seconds: float, decimals: int = 2) -> str:
@@ -57,7 +58,9 @@ def format_timestamp(seconds: float, decimals: int = 2) -> str:
     return f"{int(hours):02d}:{int(minutes):02d}:{secs:0{3 + decimals}.{decimals}f}"
 
 
-def plan_videos(root: Path, preset: Preset, seed: int, videos: bool, flow: bool = True) -> list[VideoJob]:
+def plan_videos(
+    root: Path, preset: Preset, seed: int, videos: bool, flow: bool = True, camera_motion: bool = True
+) -> list[VideoJob]:
     """Decide every video: participant, id, split and its script of actions."""
     layout: list[tuple[int, str]] = []
     for k in range(len(KITCHENS)):
@@ -75,13 +78,15 @@ def plan_videos(root: Path, preset: Preset, seed: int, videos: bool, flow: bool 
         video_id = f"{participant}_{101 + n // 3}" if n % 3 == 1 else f"{participant}_{n - (n + 2) // 3 + 1:02d}"
         rng = np.random.default_rng(video_seed)
         plan = plan_untrimmed(rng, kitchen=kitchen, fps=epic_fps(video_id), num_actions=preset.epic_actions)
-        jobs.append(VideoJob(root, participant, video_id, split, plan, preset.height, preset.width, videos, flow))
+        jobs.append(
+            VideoJob(root, participant, video_id, split, plan, preset.height, preset.width, videos, flow, camera_motion)
+        )
     return jobs
 
 
 def render_job(job: VideoJob) -> int:
     """Render one video and write its frames, flow (unless ``job.flow`` is off) and MP4; returns the frame count."""
-    frames = render_video(job.plan, job.height, job.width)
+    frames = render_video(job.plan, job.height, job.width, camera_motion=job.camera_motion)
     base = job.root / job.participant
     write_frames(frames, base / "rgb_frames" / job.video_id, pattern="frame_{:010d}.jpg", start=1)
     if job.flow:
@@ -167,10 +172,18 @@ def write_annotations(root: Path, jobs: list[VideoJob], seed: int) -> dict[str, 
 
 
 def write(
-    root: Path, preset: Preset, *, seed: int = 0, workers: int = 2, videos: bool = False, flow: bool = True
+    root: Path,
+    preset: Preset,
+    *,
+    seed: int = 0,
+    workers: int = 2,
+    videos: bool = False,
+    flow: bool = True,
+    camera_motion: bool = True,
 ) -> dict[str, Any]:
-    """Render and write the whole EPIC-format dataset into ``root`` (``flow=False``: RGB only); returns counts."""
-    jobs = plan_videos(root, preset, seed, videos, flow)
+    """Render and write the whole EPIC-format dataset into ``root`` (``flow=False``: RGB only;
+    ``camera_motion=False``: a still camera, no ego-motion, shake or pans); returns counts."""
+    jobs = plan_videos(root, preset, seed, videos, flow, camera_motion)
     counts = write_annotations(root, jobs, seed)
     frames = run_jobs(render_job, jobs, workers=workers, desc="epic100 videos")
     return {"videos": len(jobs), **{f"{k} segments": v for k, v in counts.items()}, "frames": sum(frames)}

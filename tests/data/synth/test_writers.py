@@ -6,9 +6,11 @@ import ast
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from egoaction.data.decode import read_images
 from egoaction.data.formats.epic100 import flow_stride, frame_to_timestamp, timestamp_to_frame
 from egoaction.data.synth.generate import atomic_directory, synthesize
 from egoaction.data.synth.write_epic100 import TRAIN_COLUMNS, tail_classes
@@ -186,3 +188,20 @@ def test_epic_without_flow_has_the_same_frames_and_annotations_and_no_flow(tmp_p
     assert frames == sorted(p.relative_to(tmp_path / "rgb") for p in (tmp_path / "rgb").glob("P*/rgb_frames/*/*.jpg"))
     with pytest.raises(ValueError, match="epic100 only"):
         synthesize("gtea61", tmp_path / "g", preset="tiny", flow=False)
+
+
+def test_epic_with_a_still_camera_keeps_the_background_still_and_the_annotations(tmp_path):
+    synthesize("epic100", tmp_path / "moving", preset="tiny", seed=2, workers=1, flow=False)
+    synthesize("epic100", tmp_path / "still", preset="tiny", seed=2, workers=1, flow=False, camera_motion=False)
+    for csv in ("EPIC_100_train.csv", "EPIC_100_validation.csv"):
+        assert (tmp_path / "still" / csv).read_bytes() == (tmp_path / "moving" / csv).read_bytes()
+
+    def wall(root: Path, frame: int) -> np.ndarray:
+        """The top 8 rows (wall, above where hands reach) of one frame of the first video."""
+        path = sorted(root.glob("P01/rgb_frames/*"))[0] / f"frame_{frame:010d}.jpg"
+        return read_images([path])[0, :, :8].numpy().astype(int)  # (3, 8, W)
+
+    assert np.array_equal(wall(tmp_path / "still", 1), wall(tmp_path / "still", 6))
+    assert np.abs(wall(tmp_path / "moving", 1) - wall(tmp_path / "moving", 6)).max() > 2
+    with pytest.raises(ValueError, match="epic100 only"):
+        synthesize("ucf101", tmp_path / "u", preset="tiny", camera_motion=False)
