@@ -27,7 +27,8 @@ belongs to a time-reversal pair (take/put, open/close, turn-on/turn-off, push/pu
 without order can at best guess within a pair), parameters with the kitchen's 12 + 28 heads, train clips/s
 (a separate timing of ``--speed-steps`` optimiser steps on random input of the budget's shape, so data loading is
 not what is compared) and the wall time of the whole run. Results accumulate in benchmarks/results/zoo.json
-(one record per model, replaced when re-run) and the table in benchmarks/results/zoo.md.
+(one record per model and setting, replaced when re-run; a run with another recipe is named by what it changes,
+e.g. ``swin3d_t[lr=0.0001]``) and the table in benchmarks/results/zoo.md.
 """
 
 from __future__ import annotations
@@ -109,20 +110,54 @@ def model_kwargs(
     return {**kwargs, **(extra or {})}
 
 
-def _settings(extra: dict[str, Any], lr_factors: dict[str, float] | None) -> list[tuple[str, Any]]:
-    """The run's model kwargs, then its learning-rate factors as ``lr.PREFIX``, as (key, value) pairs."""
-    return [*extra.items(), *((f"lr.{k}", v) for k, v in (lr_factors or {}).items())]
+# the budget's options besides the model: a run that changes one is named by it, so its result cannot replace the
+# default budget's row of the same model in a results file
+RECIPE = ("epochs", "frames", "size", "batch", "lr", "seed", "sampler", "label_smoothing", "augment", "weight_decay",
+          "schedule", "task_weights", "pretrain_epochs")  # fmt: skip
 
 
-def variant(name: str, extra: dict[str, Any], lr_factors: dict[str, float] | None = None) -> str:
-    """The result's name: ``name``, its ``--model-kwarg`` and ``--lr-factor`` settings, e.g.
-    ``tsm_resnet18[consensus=trn]`` or ``resnet18_transformer[lr.encoder=0.1]``."""
-    return name + "".join(f"[{k}={v}]" for k, v in _settings(extra, lr_factors))
+def recipe_changes(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """The budget options of ``args`` that differ from the defaults, as (option, value) pairs, e.g. [("lr", 0.0001)]."""
+    defaults = parse_args([])
+    return [(k, getattr(args, k)) for k in RECIPE if getattr(args, k) != getattr(defaults, k)]
 
 
-def run_name(name: str, extra: dict[str, Any], lr_factors: dict[str, float] | None = None) -> str:
-    """The run directory's name, e.g. ``tsm_resnet18_consensus-trn``."""
-    return name + "".join(f"_{k}-{v}" for k, v in _settings(extra, lr_factors))
+def _text(value: Any) -> str:
+    """A setting's value in a name: a frame size as 96x168, task weights as noun@0, the rest as str()."""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        return ",".join(f"{task}@{weight:g}" for task, weight in value)
+    if isinstance(value, list | tuple):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def _settings(
+    extra: dict[str, Any], lr_factors: dict[str, float] | None, recipe: list[tuple[str, Any]] | None
+) -> list[tuple[str, str]]:
+    """The run's model kwargs, its learning-rate factors as ``lr.PREFIX``, then its recipe changes, as (key, text)."""
+    pairs = [*extra.items(), *((f"lr.{k}", v) for k, v in (lr_factors or {}).items()), *(recipe or [])]
+    return [(k, _text(v)) for k, v in pairs]
+
+
+def variant(
+    name: str,
+    extra: dict[str, Any],
+    lr_factors: dict[str, float] | None = None,
+    recipe: list[tuple[str, Any]] | None = None,
+) -> str:
+    """The result's name: ``name``, its ``--model-kwarg`` and ``--lr-factor`` settings and the budget options it
+    changes, e.g. ``tsm_resnet18[consensus=trn]``, ``resnet18_transformer[lr.encoder=0.1]``, ``swin3d_t[lr=0.0001]``."""
+    return name + "".join(f"[{k}={v}]" for k, v in _settings(extra, lr_factors, recipe))
+
+
+def run_name(
+    name: str,
+    extra: dict[str, Any],
+    lr_factors: dict[str, float] | None = None,
+    recipe: list[tuple[str, Any]] | None = None,
+) -> str:
+    """The run directory's name, e.g. ``tsm_resnet18_consensus-trn`` or ``swin3d_t_lr-0.0001``."""
+    return name + "".join(f"_{k}-{v}" for k, v in _settings(extra, lr_factors, recipe))
 
 
 def standin_path(args: argparse.Namespace, arch: str = "resnet18") -> Path | None:
@@ -148,7 +183,7 @@ def standins(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
 def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The shared budget as an egoaction config for model ``name``."""
     return {
-        "name": run_name(name, args.model_kwargs, args.lr_factors),
+        "name": run_name(name, args.model_kwargs, args.lr_factors, recipe_changes(args)),
         "output_dir": str(args.runs),
         "data": {
             "format": "epic100",
@@ -260,7 +295,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if standin_file is not None:
         budget["standin"] = str(standin_file)
     return {
-        "model": variant(name, args.model_kwargs, args.lr_factors),
+        "model": variant(name, args.model_kwargs, args.lr_factors, recipe_changes(args)),
         "name": name,
         "model_kwargs": args.model_kwargs,
         "verb_top1": epic["all_verb_accuracy_at_1"],
@@ -352,7 +387,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    # recipe ablations (benchmarks/results keeps what the default recipe measured; pass --results for others)
+    # recipe ablations: a run that changes one is named by it (recipe_changes), e.g. tsm_resnet18[sampler=dense]
     p.add_argument(
         "--sampler",
         choices=("tsn", "linspace", "dense"),

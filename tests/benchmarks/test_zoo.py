@@ -172,3 +172,15 @@ def test_a_run_records_the_reversal_score_of_every_epoch(
     assert record["reversal_verb_top1_by_epoch"][-1] == pytest.approx(record["reversal_verb_top1"])
     assert record["params"] == count_parameters(create_model("tsn_resnet18", zoo.TASKS))
     assert "standin" not in record["budget"]
+
+
+def test_a_changed_recipe_names_the_result_and_run_so_it_cannot_replace_the_default_row(zoo: ModuleType) -> None:
+    default = zoo.parse_args([])
+    assert zoo.recipe_changes(default) == []
+    assert from_dict(zoo.experiment("swin3d_t", default), source="zoo").name == "swin3d_t"
+    args = zoo.parse_args(["--lr", "1e-4", "--size", "96", "168", "--task-weight", "noun=0"])
+    assert zoo.recipe_changes(args) == [("size", [96, 168]), ("lr", 1e-4), ("task_weights", [("noun", 0.0)])]
+    name = zoo.variant("swin3d_t", args.model_kwargs, args.lr_factors, zoo.recipe_changes(args))
+    assert name == "swin3d_t[size=96x168][lr=0.0001][task_weights=noun@0]"
+    cfg = from_dict(zoo.experiment("swin3d_t", args), source="zoo")
+    assert cfg.name == "swin3d_t_size-96x168_lr-0.0001_task_weights-noun@0" and cfg.optim.lr == pytest.approx(1e-4)
