@@ -116,11 +116,13 @@ def load_model(target: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 def init_from(model: nn.Module, target: str | Path) -> list[str]:
     """Copy the weights of a checkpoint (or plain state dict) into ``model`` where names and shapes match.
 
-    Used to start stage 2 from stage 1. Returns the model's keys left at their initial values; raises when no
-    weight at all matches, which means the wrong file."""
+    Used to start stage 2 from stage 1, or a run from weights trained elsewhere: a file that is not a ``.ckpt``
+    is read as a plain state dict (safely: tensors only). Returns the model's keys left at their initial values;
+    raises when no weight at all matches, which means the wrong file."""
+    from egoaction.models.backbones import read_state_dict
+
     path = resolve_checkpoint(target)
-    ckpt = read_checkpoint(path)
-    source = model_state(ckpt)
+    source = model_state(read_checkpoint(path)) if path.suffix == ".ckpt" else read_state_dict(path)
     own = model.state_dict()
     matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not matched:

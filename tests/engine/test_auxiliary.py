@@ -112,3 +112,18 @@ def test_model_init_from_in_the_config_starts_from_a_run(tiny_config: Callable[.
     first = torch.load(stage1 / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     second = torch.load(stage2 / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
     assert torch.equal(first["model.heads.verb.weight"], second["model.heads.verb.weight"])  # lr 0: unchanged
+
+
+def test_model_init_from_a_plain_state_dict_keeps_what_matches_and_starts_the_rest_afresh(
+    tiny_config: Callable[..., ExperimentConfig], tmp_path: Path
+) -> None:
+    stage1 = train(tiny_config(**{"trainer.max_epochs": 1}))
+    state = torch.load(stage1 / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    weights = {k.removeprefix("model."): v for k, v in state.items() if not k.startswith("model.heads.")}
+    torch.save(weights, tmp_path / "backbone.pt")  # weights trained elsewhere: no egoaction description
+    overrides = {"name": "from_pt", "trainer.max_epochs": 1, "optim.lr": 0.0}
+    cfg = tiny_config(**overrides, **{"model.init_from": str(tmp_path / "backbone.pt")})
+    second = torch.load(train(cfg) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    conv = next(k for k in weights if k.endswith("conv1.weight"))
+    assert torch.equal(second[f"model.{conv}"], weights[conv])
+    assert not torch.equal(second["model.heads.verb.weight"], state["model.heads.verb.weight"])
