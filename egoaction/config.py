@@ -65,7 +65,8 @@ class ModelConfig:
 
     name: str = "tsn_resnet18"
     kwargs: dict[str, Any] = field(default_factory=dict)
-    # weights to start from (an egoaction checkpoint or run directory), e.g. stage 1 of a two-stage recipe
+    # weights to start from (an egoaction checkpoint, a run directory or a plain state dict file), e.g. stage 1 of
+    # a two-stage recipe; weights whose name and shape match are copied, the rest keep their initial values
     init_from: str | None = None
 
 
