@@ -6,6 +6,7 @@
     python benchmarks/order_learning.py kitchen --model tsm_resnet18 --still-camera
     python benchmarks/order_learning.py kitchen --model tsm_resnet18 --pair-verbs-only --noun-weight 0 \\
         --reverse-p 0.5 --epochs 40
+    python benchmarks/order_learning.py kitchen --model tsm_resnet18 --motion-steps 600
     python benchmarks/order_learning.py table      # rewrite the table from benchmarks/results/order_learning.json
 
 ``toy``: clips of a square, brighter than the noise around it, moving left to right or right to left (8 frames of
@@ -19,7 +20,9 @@ dropout, bf16 autocast where the CPU has it, the zoo's stand-in), in a plain loo
 (``--draws`` augmented draws of the training split, used in turn), so that variants the engine has no switch for
 are quick: ``--reverse-p`` plays a pair-verb clip backwards with its partner's label (an exact "put" from a
 "take": the renderer makes the pairs exact reversals), ``--pair-verbs-only`` keeps only the eight pair verbs,
-``--noun-weight 0`` trains the verb alone, ``--still-camera`` renders the kitchen with no ego-motion or shake.
+``--noun-weight 0`` trains the verb alone, ``--still-camera`` renders the kitchen with no ego-motion or shake,
+``--motion-steps N`` starts from the model's motion stand-in (``standin.py``: N steps of telling which of 8
+directions a rectangle moves in, as the video papers start from Kinetics), with new heads for the kitchen.
 After every epoch it scores verb top-1 and top-1 on the pair verbs, on the first draw of the training split and
 on the validation split (centre frames, one view).
 
@@ -44,12 +47,14 @@ from torch import Tensor, nn
 from egoaction.atomic import write_text_atomic
 from egoaction.data.dataset import ClipDataModule
 from egoaction.data.synth import reversal_partners
+from egoaction.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from egoaction.models import create_model
 from egoaction.models.base import set_memory_format
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 import zoo
 from machine import machine
+from standin import DIRECTIONS, imagenet_normalise, train_motion
 
 RESULTS = Path(__file__).parent / "results" / "order_learning.json"
 FRAMES, SIZE = 8, (48, 84)
@@ -72,8 +77,7 @@ def build(name: str, tasks: dict[str, int], runs: Path, root: Path, seed: int = 
 
 def normalise(rgb: Tensor) -> Tensor:
     """uint8 or 0..1 float rgb (B, T, 3, H, W) -> ImageNet-normalised float."""
-    x = rgb.float() / 255 if rgb.dtype == torch.uint8 else rgb
-    return (x - zoo.MEAN) / zoo.STD
+    return normalize(rgb, IMAGENET_MEAN, IMAGENET_STD) if rgb.dtype == torch.uint8 else imagenet_normalise(rgb)
 
 
 def moving_squares(n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -133,8 +137,8 @@ def predict(model: nn.Module, rgb: Tensor, batch: int = 64) -> Tensor:
     return torch.cat(out)
 
 
-def draw_clips(root: Path, draws: int) -> tuple[list[Clips], Clips, list[str]]:
-    """``draws`` augmented draws of the training split, the validation split, and the verb names."""
+def draw_clips(root: Path, draws: int) -> tuple[list[Clips], Clips, dict[str, list[str]]]:
+    """``draws`` augmented draws of the training split, the validation split, and the class names per task."""
     augmentation = zoo.experiment("tsn_resnet18", zoo.parse_args([]))["data"]["augmentation"]
     dm = ClipDataModule("epic100", root, size=SIZE, resize=SIZE[0], augmentation=augmentation, num_workers=0)
 
@@ -144,7 +148,7 @@ def draw_clips(root: Path, draws: int) -> tuple[list[Clips], Clips, list[str]]:
 
     train, val = dm.dataset("train"), dm.dataset("val")
     draws_ = [stack([train[(i, epoch)] for i in range(len(train))]) for epoch in range(draws)]
-    return draws_, stack([val[i] for i in range(len(val))]), dm.classes["verb"]
+    return draws_, stack([val[i] for i in range(len(val))]), dm.classes
 
 
 def keep(clips: Clips, chosen: Tensor) -> Clips:
@@ -172,13 +176,22 @@ def kitchen(args: argparse.Namespace) -> dict[str, Any]:
     """Train on the kitchen in a plain loop with the chosen variant; per-epoch scores."""
     start = time.perf_counter()
     root = ensure_still_kitchen(args.still_root) if args.still_camera else zoo.ensure_kitchen(args.root)
-    draws, val, verbs = draw_clips(root, args.draws)
+    draws, val, classes = draw_clips(root, args.draws)
+    verbs = classes["verb"]
     partner = torch.tensor(reversal_partners(verbs))
     pair_rows = (partner >= 0).nonzero().flatten()
     if args.pair_verbs_only:
         draws = [keep(d, torch.isin(d[1], pair_rows)) for d in draws]
         val = keep(val, torch.isin(val[1], pair_rows))
-    model = build(args.model, {"verb": len(verbs), "noun": 28}, args.runs, args.root)
+    tasks = {"verb": len(verbs), "noun": len(classes["noun"])}
+    motion_top1 = None
+    if args.motion_steps:  # the video stand-in: first learn motion direction, then the kitchen with new heads
+        model = build(args.model, {"verb": DIRECTIONS}, args.runs, args.root)
+        motion_top1 = train_motion(model, args.motion_steps)
+        print(f"motion pretraining: {motion_top1:.1f} % of directions right", file=sys.stderr, flush=True)
+        model.reset_classifier(tasks)
+    else:
+        model = build(args.model, tasks, args.runs, args.root)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     per_epoch = len(draws[0][0]) // 16
     total = args.epochs * per_epoch
@@ -214,6 +227,7 @@ def kitchen(args: argparse.Namespace) -> dict[str, Any]:
         "probe": "kitchen",
         "model": args.model,
         "settings": settings(args),
+        "motion_top1": motion_top1,
         **{k: history[-1][k] for k in ("train_pair_top1", "val_verb_top1", "val_pair_top1")},
         "by_epoch": history,
         "wall_s": time.perf_counter() - start,
@@ -227,7 +241,7 @@ def cosine(step: int, total: int) -> float:
 
 
 KITCHEN_DEFAULTS = {"epochs": 8, "lr": 1e-3, "reverse_p": 0.0, "pair_verbs_only": False, "noun_weight": 1.0,
-                    "still_camera": False, "draws": 4}  # fmt: skip
+                    "still_camera": False, "draws": 4, "motion_steps": 0}  # fmt: skip
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -292,6 +306,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     k.add_argument("--noun-weight", type=float, default=KITCHEN_DEFAULTS["noun_weight"])
     k.add_argument("--still-camera", action="store_true")
     k.add_argument("--still-root", type=Path, default=Path("data/synth-epic100-still"))
+    k.add_argument("--motion-steps", type=int, default=0, help="first learn moving shapes' direction this long")
     k.add_argument("--draws", type=int, default=KITCHEN_DEFAULTS["draws"], help="augmented draws of the split")
     return p.parse_args(argv)
 

@@ -18,7 +18,9 @@ line and recorded with every result:
   (24) on single frames of the kitchen's training split with ``configs/demo.yaml``'s recipe, trained once per
   budget and ResNet when a model first needs it and kept in ``--runs`` (R3D-18 and MC3-18 get the ResNet-18 one
   inflated to 3D kernels, as I3D inflates ImageNet). Other backbones start from scratch; ``--pretrain-epochs 0``
-  starts every model from scratch;
+  starts every model from scratch. ``--motion-steps N`` then gives each model a motion stand-in, as the video
+  papers start from Kinetics: N steps of telling which of 8 directions a rectangle moves in (``standin.py``),
+  from which the kitchen run starts (its heads afresh);
 - recipe: AdamW lr 1e-3, weight decay 0.05, 1 warmup epoch then cosine, batch 16, label smoothing 0.1,
   dropout 0.0 before the heads, bf16 autocast where the CPU has it, channels_last.
 
@@ -60,7 +62,16 @@ from egoaction.models.video3d import INFLATABLE
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 from machine import machine
-from standin import ensure_kitchen, save_weights, standin_file, train_standin
+from standin import (
+    DIRECTIONS,
+    ensure_kitchen,
+    motion_standin_file,
+    save_weights,
+    standin_file,
+    train_motion,
+    train_standin,
+    without_heads,
+)
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = {"verb": 12, "noun": 28}
@@ -113,7 +124,7 @@ def model_kwargs(
 # the budget's options besides the model: a run that changes one is named by it, so its result cannot replace the
 # default budget's row of the same model in a results file
 RECIPE = ("epochs", "frames", "size", "batch", "lr", "seed", "sampler", "label_smoothing", "augment", "weight_decay",
-          "schedule", "task_weights", "pretrain_epochs")  # fmt: skip
+          "schedule", "task_weights", "pretrain_epochs", "motion_steps")  # fmt: skip
 
 
 def recipe_changes(args: argparse.Namespace) -> list[tuple[str, Any]]:
@@ -180,10 +191,30 @@ def standins(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
     return {arch: path for arch in archs if (path := standin(args, arch)) is not None}
 
 
+def motion_standin(name: str, args: argparse.Namespace) -> Path:
+    """The motion stand-in of ``name`` on this budget: the model as the budget builds it (with its image
+    stand-in), trained ``--motion-steps`` steps on moving shapes, its heads dropped; trained on first use."""
+    out = motion_standin_file(args.runs, experiment_name(name, args))
+    if not out.is_file():
+        torch.manual_seed(args.seed)
+        kwargs = model_kwargs(name, args.frames, tuple(args.size), args.standins, args.model_kwargs)
+        model = set_memory_format(create_model(name, {"verb": DIRECTIONS}, **kwargs))
+        top1 = train_motion(model, args.motion_steps, args.seed, args.frames, tuple(args.size))
+        print(f"{name}: motion stand-in tells {top1:.1f} % of directions", file=sys.stderr, flush=True)
+        save_weights(without_heads(model.state_dict()), out)
+    return out
+
+
+def experiment_name(name: str, args: argparse.Namespace) -> str:
+    """The run directory's name of ``name`` on this budget."""
+    return run_name(name, args.model_kwargs, args.lr_factors, recipe_changes(args))
+
+
 def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """The shared budget as an egoaction config for model ``name``."""
+    init_from = motion_standin_file(args.runs, experiment_name(name, args))
     return {
-        "name": run_name(name, args.model_kwargs, args.lr_factors, recipe_changes(args)),
+        "name": experiment_name(name, args),
         "output_dir": str(args.runs),
         "data": {
             "format": "epic100",
@@ -206,6 +237,7 @@ def experiment(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "model": {
             "name": name,
             "kwargs": model_kwargs(name, args.frames, tuple(args.size), args.standins, args.model_kwargs),
+            "init_from": str(init_from) if args.motion_steps else None,
         },
         "optim": {
             "name": "adamw",
@@ -283,6 +315,8 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train ``name`` on the budget, evaluate its last checkpoint, time its training step; one result record."""
     start = time.perf_counter()
     by_epoch = ReversalByEpoch()
+    if args.motion_steps:
+        motion_standin(name, args)
     config = experiment(name, args)
     run_dir = train(from_dict(config, source=f"zoo:{name}"), overwrite=True, callbacks=[by_epoch])
     wall = time.perf_counter() - start
@@ -307,6 +341,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "train_clips_per_s": train_speed(model, args),
         "wall_s": wall,
         "pretrain_epochs": args.pretrain_epochs if standin_file is not None else 0,
+        "motion_steps": args.motion_steps,
         "budget": budget,
         "machine": machine(),
     }
@@ -320,10 +355,10 @@ def load_results(path: Path) -> dict[str, dict[str, Any]]:
 def start(record: dict[str, Any]) -> str:
     """How a result's model was initialised, for the table: "resnet50 stand-in (N ep)" or "scratch"."""
     epochs = record.get("pretrain_epochs", 0)  # records from before the stand-in trained from scratch
-    if not epochs:
-        return "scratch"
     arch = standin_arch(record["name"]) if "name" in record else None
-    return f"{arch} stand-in ({epochs} ep)" if arch else f"stand-in ({epochs} ep)"
+    text = "scratch" if not epochs else f"{arch} stand-in ({epochs} ep)" if arch else f"stand-in ({epochs} ep)"
+    steps = record.get("motion_steps", 0)
+    return f"{text} + motion ({steps} steps)" if steps else text
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -433,6 +468,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=24,
         help="train the stand-ins (a TSN on single frames per ResNet: 18, 34, 50) this long and start the models on"
         " that ResNet from them; 0: from scratch",
+    )
+    p.add_argument(
+        "--motion-steps",
+        type=int,
+        default=0,
+        help="first train each model this many steps to tell moving shapes' direction (a motion stand-in, as the"
+        " video papers start from Kinetics), then fine-tune on the kitchen from it; 0: no motion stand-in",
     )
     p.add_argument("--speed-steps", type=int, default=5)
     p.add_argument("--results", type=Path, default=RESULTS / "zoo.json")

@@ -46,6 +46,8 @@ def test_a_variant_is_named_by_the_options_it_changes(order: ModuleType) -> None
     assert order.kitchen_key(order.parse_args(["kitchen"])) == "kitchen:tsm_resnet18"
     args = order.parse_args(["kitchen", "--model", "mc3_18", "--reverse-p", "0.5", "--pair-verbs-only"])
     assert order.kitchen_key(args) == "kitchen:mc3_18[reverse_p=0.5][pair_verbs_only=True]"
+    motion = order.parse_args(["kitchen", "--motion-steps", "600"])
+    assert order.kitchen_key(motion) == "kitchen:tsm_resnet18[motion_steps=600]"
 
 
 def test_scores_count_pair_verbs_apart(order: ModuleType) -> None:

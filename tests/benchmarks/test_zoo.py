@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from egoaction.config import from_dict
+from egoaction.engine.checkpoint import init_from
 from egoaction.engine.optim import param_groups
 from egoaction.models import count_parameters, create_model, list_models
 
@@ -184,3 +185,22 @@ def test_a_changed_recipe_names_the_result_and_run_so_it_cannot_replace_the_defa
     assert name == "swin3d_t[size=96x168][lr=0.0001][task_weights=noun@0]"
     cfg = from_dict(zoo.experiment("swin3d_t", args), source="zoo")
     assert cfg.name == "swin3d_t_size-96x168_lr-0.0001_task_weights-noun@0" and cfg.optim.lr == pytest.approx(1e-4)
+
+
+def test_motion_steps_start_each_run_from_its_own_motion_standin(zoo: ModuleType, tmp_path: Path) -> None:
+    assert from_dict(zoo.experiment("tsm_resnet18", zoo.parse_args([])), source="zoo").model.init_from is None
+    budget = ["--runs", str(tmp_path), "--frames", "4", "--size", "32", "32", "--pretrain-epochs", "0"]
+    args = zoo.parse_args([*budget, "--motion-steps", "2"])
+    cfg = from_dict(zoo.experiment("tsm_resnet18", args), source="zoo")
+    assert cfg.name.endswith("_motion_steps-2")  # named by it, so it cannot replace the default row
+    path = zoo.motion_standin("tsm_resnet18", args)
+    assert cfg.model.init_from == str(path) and path.is_file()
+    state = torch.load(path, weights_only=True)
+    assert not [k for k in state if k.startswith("heads.")]  # the kitchen's heads start afresh
+    kitchen = create_model("tsm_resnet18", zoo.TASKS, **zoo.model_kwargs("tsm_resnet18", 4, (32, 32)))
+    assert sorted(init_from(kitchen, path)) == sorted(k for k in kitchen.state_dict() if k.startswith("heads."))
+    assert torch.equal(kitchen.state_dict()["backbone.layer4.1.conv2.weight"], state["backbone.layer4.1.conv2.weight"])
+    row = {"model": "m", "name": "tsm_resnet18", "pretrain_epochs": 3, "motion_steps": 600, "verb_top1": 1.0}
+    row |= {"noun_top1": 1.0, "action_top1": 1.0, "reversal_verb_top1": 1.0, "params": 1e6}
+    row |= {"train_clips_per_s": 1.0, "wall_s": 60}
+    assert "| m | resnet18 stand-in (3 ep) + motion (600 steps) |" in zoo.table({"m": row})
