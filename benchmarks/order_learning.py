@@ -47,23 +47,17 @@ from torch import Tensor, nn
 from egoaction.atomic import write_text_atomic
 from egoaction.data.dataset import ClipDataModule
 from egoaction.data.synth import reversal_partners
-from egoaction.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from egoaction.models import create_model
 from egoaction.models.base import set_memory_format
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 import zoo
 from machine import machine
-from standin import DIRECTIONS, imagenet_normalise, train_motion
+from standin import DIRECTIONS, bf16, normalise, predict, train_motion
 
 RESULTS = Path(__file__).parent / "results" / "order_learning.json"
 FRAMES, SIZE = 8, (48, 84)
 Clips = tuple[Tensor, Tensor, Tensor]  # rgb uint8 (N, T, 3, H, W), verb (N,), noun (N,)
-
-
-def bf16() -> bool:
-    """Whether this CPU runs bf16 autocast fast (as the engine decides)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def build(name: str, tasks: dict[str, int], runs: Path, root: Path, seed: int = 0) -> nn.Module:
@@ -73,11 +67,6 @@ def build(name: str, tasks: dict[str, int], runs: Path, root: Path, seed: int = 
     torch.manual_seed(seed)
     model = create_model(name, tasks, **zoo.model_kwargs(name, FRAMES, SIZE, zoo.standins(args, [name])))
     return set_memory_format(model)
-
-
-def normalise(rgb: Tensor) -> Tensor:
-    """uint8 or 0..1 float rgb (B, T, 3, H, W) -> ImageNet-normalised float."""
-    return normalize(rgb, IMAGENET_MEAN, IMAGENET_STD) if rgb.dtype == torch.uint8 else imagenet_normalise(rgb)
 
 
 def moving_squares(n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -123,18 +112,6 @@ def toy(name: str, runs: Path, root: Path, steps: int = 150, seed: int = 0) -> d
         "wall_s": time.perf_counter() - start,
         "machine": machine(),
     }
-
-
-@torch.no_grad()
-def predict(model: nn.Module, rgb: Tensor, batch: int = 64) -> Tensor:
-    """Verb predictions (N,) of ``model`` in eval mode for clips rgb (N, T, 3, H, W)."""
-    model.eval()
-    out = []
-    for i in range(0, len(rgb), batch):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16()):
-            out.append(model({"rgb": normalise(rgb[i : i + batch])})["verb"].float().argmax(1))
-    model.train()
-    return torch.cat(out)
 
 
 def draw_clips(root: Path, draws: int) -> tuple[list[Clips], Clips, dict[str, list[str]]]:

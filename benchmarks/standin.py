@@ -119,9 +119,26 @@ def _uniform(lo: float, hi: float, gen: torch.Generator) -> float:
     return lo + max(hi - lo, 0.0) * float(torch.rand(1, generator=gen))
 
 
-def imagenet_normalise(clips: Tensor) -> Tensor:
-    """Clips (B, T, 3, H, W) in 0..1 -> ImageNet-normalised float, as the engine feeds rgb."""
-    return normalize(clips * 255, IMAGENET_MEAN, IMAGENET_STD)
+def bf16() -> bool:
+    """Whether this CPU runs bf16 autocast fast (as the engine decides)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@torch.no_grad()
+def predict(model: nn.Module, rgb: Tensor, batch: int = 64) -> Tensor:
+    """Verb predictions (N,) of ``model`` in eval mode for uint8 or 0..1 float clips rgb (N, T, 3, H, W)."""
+    model.eval()
+    out = []
+    for i in range(0, len(rgb), batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16()):
+            out.append(model({"rgb": normalise(rgb[i : i + batch])})["verb"].float().argmax(1))
+    model.train()
+    return torch.cat(out)
+
+
+def normalise(rgb: Tensor) -> Tensor:
+    """uint8 or 0..1 float clips (B, T, 3, H, W) -> ImageNet-normalised float, as the engine feeds rgb."""
+    return normalize(rgb if rgb.dtype == torch.uint8 else rgb * 255, IMAGENET_MEAN, IMAGENET_STD)
 
 
 def train_motion(
@@ -130,27 +147,19 @@ def train_motion(
     """Train ``model`` (whose ``verb`` head has 8 classes) to tell :func:`moving_shapes` directions for ``steps``
     AdamW steps (batch 16, lr 1e-3, weight decay 0.05, bf16 autocast where the CPU has it); its top-1 (%) on 256
     new clips."""
-    bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(steps):
         clips, labels = moving_shapes(16, gen, frames, size)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model({"rgb": imagenet_normalise(clips)})["verb"]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16()):
+            logits = model({"rgb": normalise(clips)})["verb"]
         loss = F.cross_entropy(logits.float(), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     clips, labels = moving_shapes(256, gen, frames, size)
-    model.eval()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        right = torch.cat([
-            model({"rgb": imagenet_normalise(clips[i : i + 64])})["verb"].float().argmax(1) == labels[i : i + 64]
-            for i in range(0, len(clips), 64)
-        ])  # fmt: skip
-    model.train()
-    return float(100 * right.float().mean())
+    return float(100 * (predict(model, clips) == labels).float().mean())
 
 
 def motion_standin_file(runs: Path, run_name: str) -> Path:

@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when
 from machine import machine
 from standin import (
     DIRECTIONS,
+    bf16,
     ensure_kitchen,
     motion_standin_file,
     save_weights,
@@ -290,11 +291,10 @@ def train_speed(model: torch.nn.Module, args: argparse.Namespace) -> float:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     rgb = (torch.rand(args.batch, args.frames, 3, *args.size) - MEAN) / STD
     labels = {t: torch.randint(0, n, (args.batch,)) for t, n in TASKS.items()}
-    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    times = []
+    use_bf16, times = bf16(), []
     for step in range(args.speed_steps + 2):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             out = model({"rgb": rgb})
         loss = sum(F.cross_entropy(out[t].float(), labels[t]) for t in TASKS)
         opt.zero_grad(set_to_none=True)
