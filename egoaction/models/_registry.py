@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from egoaction.models.base import VideoModel
+from egoaction.models.conv3d_guard import guard_conv3d
 
 __all__ = ["create_model", "list_models", "model_factory", "model_parameters", "register_model"]
 
@@ -99,5 +100,6 @@ def create_model(name: str, task_spec: dict[str, int], **kwargs: Any) -> VideoMo
     model = factory(task_spec, **clean)
     if not isinstance(model, VideoModel):
         raise TypeError(f"model factory {name!r} returned {type(model).__name__}, expected a VideoModel")
+    guard_conv3d(model)  # CPU bf16 autocast gets short clips' 3D-conv weight gradients wrong (see conv3d_guard)
     model.spec = {"name": name, "kwargs": clean}
     return model
