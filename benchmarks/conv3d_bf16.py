@@ -1,0 +1,121 @@
+"""How often CPU bf16 autocast gets a 3D convolution's weight gradient wrong, with and without egoaction's guard,
+and what the guard costs in an R3D-18 training step (both measured side by side in one run).
+
+    python benchmarks/conv3d_bf16.py                  # the shape grid, then R3D-18 at 8 x 48x84, batch 16
+    python benchmarks/conv3d_bf16.py --reps 20 --steps 10
+
+Part 1 runs ``--reps`` backward passes of one convolution (64 channels, batch 16, 6x11 maps) for each clip length
+and temporal kernel, under bf16 autocast, and counts the passes whose weight gradient is off from the float32
+gradient by more than 5 % of its largest value: once for a plain ``nn.Conv3d``, once guarded
+(egoaction.models.conv3d_guard). Part 2 times AdamW training steps of R3D-18 with its convolutions unguarded
+and guarded, alternating, and reports medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from egoaction.models import create_model
+from egoaction.models.base import set_memory_format
+from egoaction.models.conv3d_guard import ShortClipConv3d, guard_conv3d
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling module, also when tests load this file by path
+from machine import machine
+
+CASES = [(frames, k) for k in (3, 5) for frames in (1, 2, 3, 4, 6)]
+
+
+def weight_grad(conv: nn.Conv3d, x: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """The weight gradient of mean(conv(x)^2) under CPU bf16 autocast or in float32."""
+    conv.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = conv(x)
+    out.float().square().mean().backward()
+    assert conv.weight.grad is not None
+    return conv.weight.grad.clone()
+
+
+def wrong_passes(frames: int, k: int, guarded: bool, reps: int) -> int:
+    """How many of ``reps`` bf16 passes give a weight gradient more than 5 % off the float32 one."""
+    torch.manual_seed(0)
+    conv = nn.Conv3d(64, 64, (k, 1, 1), padding=(k // 2, 0, 0), bias=False)
+    if guarded:
+        guard_conv3d(conv)
+    x = torch.randn(16, 64, frames, 6, 11)
+    reference = weight_grad(conv, x, bf16=False)
+    scale = reference.abs().max()
+    wrong = 0
+    for _ in range(reps):
+        err = (weight_grad(conv, x, bf16=True) - reference).abs().max()
+        wrong += not bool(err <= 0.05 * scale)  # NaN counts as wrong
+    return wrong
+
+
+def unguard(model: nn.Module) -> nn.Module:
+    """``model`` with its guarded convolutions back to plain ``nn.Conv3d`` (the unguarded baseline)."""
+    for module in model.modules():
+        if type(module) is ShortClipConv3d:
+            module.__class__ = nn.Conv3d
+    return model
+
+
+def step_seconds(model: nn.Module, batch: int, frames: int, size: tuple[int, int], steps: int) -> float:
+    """Median seconds of ``steps`` AdamW bf16 training steps of ``model`` (one warm-up step first)."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    clips = torch.randn(batch, frames, 3, *size)
+    labels = torch.randint(0, 8, (batch,))
+    times = []
+    for i in range(steps + 1):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model({"rgb": clips})["verb"]
+        loss = F.cross_entropy(logits.float(), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Print the gradient table and the step-time comparison."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=6, help="timed training steps per side and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, nargs=2, default=[48, 84])
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {machine()}")
+    print(f"| clip frames | temporal kernel | wrong of {args.reps} passes, plain | guarded |")
+    print("|---|---|---|---|")
+    for frames, k in CASES:
+        plain, guarded = (wrong_passes(frames, k, g, args.reps) for g in (False, True))
+        print(f"| {frames} | {k} | {plain} | {guarded} |", flush=True)
+    torch.manual_seed(0)
+    guarded_model = set_memory_format(create_model("r3d_18", {"verb": 8}))
+    plain_model = unguard(set_memory_format(create_model("r3d_18", {"verb": 8})))
+    size = (args.size[0], args.size[1])
+    times: dict[str, list[float]] = {"plain": [], "guarded": []}
+    for _ in range(args.rounds):
+        for label, model in (("plain", plain_model), ("guarded", guarded_model)):
+            times[label].append(step_seconds(model, args.batch, args.frames, size, args.steps))
+    plain_s, guarded_s = (statistics.median(times[k]) for k in ("plain", "guarded"))
+    print(
+        f"r3d_18 training step, batch {args.batch} x {args.frames} frames x {size[0]}x{size[1]}, bf16: "
+        f"plain {plain_s:.3f} s, guarded {guarded_s:.3f} s (x{guarded_s / plain_s:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
