@@ -1,14 +1,14 @@
 """A guard against wrong bf16 weight gradients of CPU 3D convolutions on clips shorter than the kernel.
 
-On CPU, torch 2.14.1's oneDNN path returns garbage weight gradients (values up to ~1e33, some runs inf or NaN)
-for an ``nn.Conv3d`` under bf16 autocast whose input has fewer frames than the kernel's temporal size, e.g.
-a (3, 1, 1) or (3, 3, 3) kernel with padding 1 on 2 frames. The forward output and the input gradient are right,
-so nothing fails: AdamW swallows the huge gradient (its second moment overflows and freezes the weight) or a
-NaN spreads through the model a few steps later. 3D CNNs reach such layers whenever they halve time: R3D-18,
-R(2+1)D and S3D at 8 frames (layers 3 and 4), C3D (conv5). The same layer in float32 is right.
+On CPU, torch 2.14.1's oneDNN path returns garbage weight gradients (values up to ~1e33, some runs inf or NaN) for
+an ``nn.Conv3d`` under bf16 autocast whose input has fewer frames than the kernel's temporal size, e.g. a (3, 1, 1)
+or (3, 3, 3) kernel with padding 1 on 2 frames (on 1 frame it is right unless padded by 2). The forward output and
+the input gradient are right, so nothing fails: AdamW swallows the huge gradient (its second moment overflows and
+freezes the weight) or a NaN spreads through the model a few steps later. 3D CNNs reach such layers whenever they
+halve time: R3D-18, R(2+1)D and S3D at 8 frames (layers 3 and 4), C3D (conv5). The same layer in float32 is right.
 
 :func:`guard_conv3d` switches every ``nn.Conv3d`` of a model to :class:`ShortClipConv3d`, which runs exactly those
-calls in float32 (the layers see 1-2 frames, so the cost is small) and every other call as before.
+calls in float32 and every other call as before.
 ``create_model`` applies it to every model. See benchmarks/conv3d_bf16.py for the measurement.
 """
 
@@ -20,17 +20,22 @@ from torch import Tensor, nn
 __all__ = ["ShortClipConv3d", "guard_conv3d", "needs_float32"]
 
 
-def needs_float32(x: Tensor, kernel_frames: int) -> bool:
-    """Whether a 3D convolution with ``kernel_frames`` frames on x (B, C, T, H, W) meets the CPU bf16 bug."""
-    return x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and x.shape[2] < kernel_frames
+def needs_float32(x: Tensor, kernel_frames: int, padding_frames: int) -> bool:
+    """Whether a 3D convolution with ``kernel_frames`` frames and ``padding_frames`` of temporal padding on
+    x (B, C, T, H, W) meets the CPU bf16 bug: a clip shorter than the kernel, except a single frame with at most
+    "same" padding, which measured right (benchmarks/conv3d_bf16.py) and is where R3D's layer 4 costs most."""
+    frames = x.shape[2]
+    short = frames < kernel_frames and (frames > 1 or padding_frames > kernel_frames // 2)
+    return short and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
 
 
 class ShortClipConv3d(nn.Conv3d):
-    """``nn.Conv3d`` that computes in float32 under CPU bf16 autocast when the clip is shorter than its kernel."""
+    """``nn.Conv3d`` that computes in float32 under CPU bf16 autocast where :func:`needs_float32` says so."""
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, T, H, W) -> (B, C_out, T', H', W'); float32 output where :func:`needs_float32`."""
-        if needs_float32(x, self.kernel_size[0]):
+        padding = 0 if isinstance(self.padding, str) else self.padding[0]  # "same"/"valid" never pad past k // 2
+        if needs_float32(x, self.kernel_size[0], padding):
             with torch.autocast("cpu", enabled=False):
                 return super().forward(x.float())
         return super().forward(x)

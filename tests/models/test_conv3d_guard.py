@@ -36,13 +36,15 @@ def test_short_clip_weight_gradient_matches_float32(frames: int, kernel: tuple[i
 
 
 @needs_bf16
-def test_long_clips_keep_bf16() -> None:
-    """Clips at least as long as the kernel still compute in bf16 (the guard costs nothing there)."""
-    conv = nn.Conv3d(8, 8, 3, padding=1)
-    guard_conv3d(conv)
+def test_only_the_wrong_cases_leave_bf16() -> None:
+    """Clips as long as the kernel, and one frame with "same" padding (both right in bf16), stay in bf16."""
+    same, wide = nn.Conv3d(8, 8, 3, padding=1), nn.Conv3d(8, 8, 3, padding=2)
+    guard_conv3d(same), guard_conv3d(wide)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert conv(torch.randn(2, 8, 3, 5, 5)).dtype == torch.bfloat16
-        assert conv(torch.randn(2, 8, 2, 5, 5)).dtype == torch.float32
+        assert same(torch.randn(2, 8, 3, 5, 5)).dtype == torch.bfloat16
+        assert same(torch.randn(2, 8, 1, 5, 5)).dtype == torch.bfloat16
+        assert same(torch.randn(2, 8, 2, 5, 5)).dtype == torch.float32
+        assert wide(torch.randn(2, 8, 1, 5, 5)).dtype == torch.float32
 
 
 def test_guard_keeps_weights_and_skips_custom_forward() -> None:
