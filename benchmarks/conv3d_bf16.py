@@ -7,8 +7,8 @@ and what the guard costs in an R3D-18 training step (both measured side by side 
 Part 1 runs ``--reps`` backward passes of one convolution (64 channels, batch 16, 6x11 maps) for each clip length
 and temporal kernel, under bf16 autocast, and counts the passes whose weight gradient is off from the float32
 gradient by more than 5 % of its largest value: once for a plain ``nn.Conv3d``, once guarded
-(egoaction.models.conv3d_guard). Part 2 times AdamW training steps of R3D-18 with its convolutions unguarded
-and guarded, alternating, and reports medians.
+(egoaction.models.conv3d_guard). Part 2 times R3D-18's AdamW training steps with the zoo's speed timing
+(zoo.train_speed), its convolutions unguarded and guarded, alternating, and reports medians.
 """
 
 from __future__ import annotations
@@ -16,18 +16,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from egoaction.models import create_model
-from egoaction.models.base import set_memory_format
 from egoaction.models.conv3d_guard import ShortClipConv3d, guard_conv3d
 
-sys.path.insert(0, str(Path(__file__).parent))  # the sibling module, also when tests load this file by path
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
+import zoo
 from machine import machine
 
 CASES = [(frames, k) for k in (3, 5) for frames in (1, 2, 3, 4, 6)]
@@ -67,25 +64,6 @@ def unguard(model: nn.Module) -> nn.Module:
     return model
 
 
-def step_seconds(model: nn.Module, batch: int, frames: int, size: tuple[int, int], steps: int) -> float:
-    """Median seconds of ``steps`` AdamW bf16 training steps of ``model`` (one warm-up step first)."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    clips = torch.randn(batch, frames, 3, *size)
-    labels = torch.randint(0, 8, (batch,))
-    times = []
-    for i in range(steps + 1):
-        start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model({"rgb": clips})["verb"]
-        loss = F.cross_entropy(logits.float(), labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     """Print the gradient table and the step-time comparison."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,18 +80,16 @@ def main() -> None:
     for frames, k in CASES:
         plain, guarded = (wrong_passes(frames, k, g, args.reps) for g in (False, True))
         print(f"| {frames} | {k} | {plain} | {guarded} |", flush=True)
-    torch.manual_seed(0)
-    guarded_model = set_memory_format(create_model("r3d_18", {"verb": 8}))
-    plain_model = unguard(set_memory_format(create_model("r3d_18", {"verb": 8})))
-    size = (args.size[0], args.size[1])
-    times: dict[str, list[float]] = {"plain": [], "guarded": []}
+    budget = argparse.Namespace(batch=args.batch, frames=args.frames, size=args.size, speed_steps=args.steps)
+    models = {"plain": unguard(zoo.budget_model("r3d_18", budget)), "guarded": zoo.budget_model("r3d_18", budget)}
+    speeds: dict[str, list[float]] = {"plain": [], "guarded": []}
     for _ in range(args.rounds):
-        for label, model in (("plain", plain_model), ("guarded", guarded_model)):
-            times[label].append(step_seconds(model, args.batch, args.frames, size, args.steps))
-    plain_s, guarded_s = (statistics.median(times[k]) for k in ("plain", "guarded"))
+        for label, model in models.items():
+            speeds[label].append(zoo.train_speed(model, budget))
+    plain, guarded = (statistics.median(speeds[k]) for k in ("plain", "guarded"))
     print(
-        f"r3d_18 training step, batch {args.batch} x {args.frames} frames x {size[0]}x{size[1]}, bf16: "
-        f"plain {plain_s:.3f} s, guarded {guarded_s:.3f} s (x{guarded_s / plain_s:.2f})"
+        f"r3d_18 training, batch {args.batch} x {args.frames} frames x {args.size[0]}x{args.size[1]}, bf16 "
+        f"(zoo.train_speed): plain {plain:.1f} clips/s, guarded {guarded:.1f} clips/s (step x{plain / guarded:.2f})"
     )
 
 

@@ -8,7 +8,7 @@ freezes the weight) or a NaN spreads through the model a few steps later. 3D CNN
 halve time: R3D-18, R(2+1)D and S3D at 8 frames (layers 3 and 4), C3D (conv5). The same layer in float32 is right.
 
 :func:`guard_conv3d` switches every ``nn.Conv3d`` of a model to :class:`ShortClipConv3d`, which runs exactly those
-calls in float32 and every other call as before (R3D-18's bf16 training step: 1.13x, measured by the script below).
+calls in float32 and every other call as before (R3D-18's bf16 training step: 1.21x, measured by the script below).
 ``create_model`` applies it to every model. See benchmarks/conv3d_bf16.py for the measurement.
 """
 
