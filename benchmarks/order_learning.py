@@ -47,13 +47,14 @@ from torch import Tensor, nn
 from egoaction.atomic import write_text_atomic
 from egoaction.data.dataset import ClipDataModule
 from egoaction.data.synth import reversal_partners
+from egoaction.engine.precision import cpu_bf16
 from egoaction.models import create_model
 from egoaction.models.base import set_memory_format
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 import zoo
 from machine import machine
-from standin import DIRECTIONS, bf16, normalise, predict, train_motion
+from standin import DIRECTIONS, normalise, predict, train_motion
 
 RESULTS = Path(__file__).parent / "results" / "order_learning.json"
 FRAMES, SIZE = 8, (48, 84)
@@ -94,7 +95,7 @@ def toy(name: str, runs: Path, root: Path, steps: int = 150, seed: int = 0) -> d
     gen = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         clips, labels = moving_squares(16, gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16()):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16()):
             logits = model({"rgb": normalise(clips)})["verb"]
         loss = F.cross_entropy(logits.float(), labels)
         opt.zero_grad(set_to_none=True)
@@ -182,7 +183,7 @@ def kitchen(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(per_epoch):
             idx = order[16 * i : 16 * (i + 1)]
             x, v = reverse_some(rgb[idx], verb[idx], partner, args.reverse_p, gen)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16()):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16()):
                 out = model({"rgb": normalise(x)})
             loss = F.cross_entropy(out["verb"].float(), v, label_smoothing=0.1)
             if args.noun_weight:

@@ -27,6 +27,7 @@ from egoaction.config import load_config
 from egoaction.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from egoaction.engine.checkpoint import read_checkpoint
 from egoaction.engine.fit import train
+from egoaction.engine.precision import cpu_bf16
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 
@@ -119,18 +120,13 @@ def _uniform(lo: float, hi: float, gen: torch.Generator) -> float:
     return lo + max(hi - lo, 0.0) * float(torch.rand(1, generator=gen))
 
 
-def bf16() -> bool:
-    """Whether this CPU runs bf16 autocast fast (as the engine decides)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 @torch.no_grad()
 def predict(model: nn.Module, rgb: Tensor, batch: int = 64) -> Tensor:
     """Verb predictions (N,) of ``model`` in eval mode for uint8 or 0..1 float clips rgb (N, T, 3, H, W)."""
     model.eval()
     out = []
     for i in range(0, len(rgb), batch):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16()):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16()):
             out.append(model({"rgb": normalise(rgb[i : i + batch])})["verb"].float().argmax(1))
     model.train()
     return torch.cat(out)
@@ -152,7 +148,7 @@ def train_motion(
     model.train()
     for step in range(steps):
         clips, labels = moving_shapes(16, gen, frames, size)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16()):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16()):
             logits = model({"rgb": normalise(clips)})["verb"]
         loss = F.cross_entropy(logits.float(), labels)
         if not torch.isfinite(loss):

@@ -55,6 +55,7 @@ from egoaction.data.synth import reversal_partners
 from egoaction.engine.evaluate import evaluate
 from egoaction.engine.fit import train
 from egoaction.engine.module import ActionModule
+from egoaction.engine.precision import cpu_bf16
 from egoaction.models import count_parameters, create_model, list_models, model_parameters
 from egoaction.models.backbones import strip_wrapper_prefixes
 from egoaction.models.base import set_memory_format
@@ -64,7 +65,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when
 from machine import machine
 from standin import (
     DIRECTIONS,
-    bf16,
     ensure_kitchen,
     motion_standin_file,
     save_weights,
@@ -291,7 +291,7 @@ def train_speed(model: torch.nn.Module, args: argparse.Namespace) -> float:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     rgb = (torch.rand(args.batch, args.frames, 3, *args.size) - MEAN) / STD
     labels = {t: torch.randint(0, n, (args.batch,)) for t, n in TASKS.items()}
-    use_bf16, times = bf16(), []
+    use_bf16, times = cpu_bf16(), []
     for step in range(args.speed_steps + 2):
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):

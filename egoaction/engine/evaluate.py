@@ -19,6 +19,7 @@ from egoaction.config import ExperimentConfig, from_dict
 from egoaction.data.dataset import BadSampleCounter, ClipDataModule, ClipDataset, EpochSampler, collate
 from egoaction.data.formats import read_index
 from egoaction.data.segment import SegmentIndex
+from egoaction.engine import precision
 from egoaction.engine.checkpoint import load_model, resolve_checkpoint
 from egoaction.engine.fit import datamodule
 from egoaction.engine.inputs import model_inputs, to_channels_last
@@ -44,7 +45,7 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bf16 autocast where the device runs it fast (AVX512-BF16 CPUs, Ampere+ GPUs), else None (fp32)."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    return torch.bfloat16 if precision.cpu_bf16() else None
 
 
 @torch.inference_mode()

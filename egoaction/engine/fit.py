@@ -17,6 +17,7 @@ from egoaction.atomic import write_text_atomic
 from egoaction.config import ConfigError, ExperimentConfig, dump_yaml, to_dict
 from egoaction.data.dataset import ClipDataModule
 from egoaction.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from egoaction.engine import precision
 from egoaction.engine.callbacks import MetricsFile
 from egoaction.engine.checkpoint import FORMAT_VERSION, AtomicCheckpointIO, code_version, init_from
 from egoaction.engine.module import ActionModule
@@ -78,7 +79,7 @@ def precision_for(cfg: ExperimentConfig) -> str:
         return {"32": "32-true", "bf16": "bf16-mixed", "16": "16-mixed"}[choice]
     if _uses_cuda(cfg):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
+    return "bf16-mixed" if precision.cpu_bf16() else "32-true"
 
 
 def _uses_cuda(cfg: ExperimentConfig) -> bool:
