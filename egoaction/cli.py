@@ -26,6 +26,7 @@ def _synth(args: argparse.Namespace) -> int:
         workers=args.workers,
         videos=args.videos,
         flow=not args.no_flow,
+        camera_motion=not args.still_camera,
         overwrite=args.overwrite,
     )
     print(summary)
@@ -80,6 +81,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--videos", action="store_true", help="also write the videos (EPIC MP4) beside the frames")
     p.add_argument(
         "--no-flow", action="store_true", help="EPIC only: skip the optical flow (RGB-only runs; about 2x faster)"
+    )
+    p.add_argument(
+        "--still-camera",
+        action="store_true",
+        help="EPIC only: hold the camera still (no ego-motion, shake or pans), to ablate the wearer's head motion",
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR")

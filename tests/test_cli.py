@@ -40,3 +40,19 @@ def test_synth_then_inspect_from_the_command_line(tmp_path, capsys):
     assert main(["data", "inspect", "--format", "ucf101", "--root", str(root)]) == 0
     assert main(["synth", "--format", "ucf101", str(root)]) == 1
     assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "camera_motion"), [([], True), (["--still-camera"], False)])
+def test_still_camera_reaches_the_renderer(tmp_path, monkeypatch, flag, camera_motion):
+    import egoaction.data.synth.generate as generate
+
+    seen = {}
+    monkeypatch.setattr(generate, "synthesize", lambda *a, **kw: seen.update(kw) or "ok")
+    assert main(["synth", "--format", "epic100", *flag, str(tmp_path / "epic")]) == 0
+    assert seen["camera_motion"] is camera_motion
+
+
+def test_still_camera_on_a_format_without_it_is_a_clear_error(tmp_path, capsys):
+    assert main(["synth", "--format", "gtea61", "--still-camera", str(tmp_path / "gtea")]) == 1
+    assert "epic100" in capsys.readouterr().err
+    assert not (tmp_path / "gtea").exists()

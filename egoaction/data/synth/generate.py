@@ -134,4 +134,5 @@ def synthesize(
     took = time.perf_counter() - start
     parts = ", ".join(f"{k} {v}" for k, v in stats.items())
     name = preset.name if isinstance(preset, Preset) else preset
-    return f"synthetic {format} ({name}, seed {seed}) in {out_dir}: {parts}; {took:.1f} s"
+    still = "" if camera_motion else ", still camera"
+    return f"synthetic {format} ({name}, seed {seed}{still}) in {out_dir}: {parts}; {took:.1f} s"
