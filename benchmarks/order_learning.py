@@ -91,25 +91,14 @@ def toy(name: str, runs: Path, root: Path, steps: int = 150, seed: int = 0) -> d
     the new weights."""
     start = time.perf_counter()
     model = build(name, {"verb": 2}, runs, root, seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        clips, labels = moving_squares(16, gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16()):
-            logits = model({"rgb": normalise(clips)})["verb"]
-        loss = F.cross_entropy(logits.float(), labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    clips, labels = moving_squares(256, gen)
-    right = predict(model, clips) == labels
+    top1 = train_motion(model, steps, seed, draw=moving_squares)
     return {
         "key": f"toy:{name}[seed={seed}][steps={steps}]",
         "probe": "toy",
         "model": name,
         "seed": seed,
         "steps": steps,
-        "toy_top1": float(100 * right.float().mean()),
+        "toy_top1": top1,
         "wall_s": time.perf_counter() - start,
         "machine": machine(),
     }

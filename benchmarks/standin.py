@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -87,6 +88,7 @@ def save_weights(weights: dict[str, Tensor], path: Path) -> Path:
 
 
 DIRECTIONS = 8
+ClipSource = Callable[[int, torch.Generator], tuple[Tensor, Tensor]]  # (n, gen) -> clips, labels
 
 
 def moving_shapes(
@@ -138,16 +140,23 @@ def normalise(rgb: Tensor) -> Tensor:
 
 
 def train_motion(
-    model: nn.Module, steps: int, seed: int = 0, frames: int = 8, size: tuple[int, int] = (48, 84)
+    model: nn.Module,
+    steps: int,
+    seed: int = 0,
+    frames: int = 8,
+    size: tuple[int, int] = (48, 84),
+    draw: ClipSource | None = None,
 ) -> float:
-    """Train ``model`` (whose ``verb`` head has 8 classes) to tell :func:`moving_shapes` directions for ``steps``
-    AdamW steps (batch 16, lr 1e-3, weight decay 0.05, bf16 autocast where the CPU has it); its top-1 (%) on 256
-    new clips. A non-finite loss stops it with FloatingPointError rather than saving a broken stand-in."""
+    """Train ``model`` to tell motion directions (its ``verb`` head, one class per direction) for ``steps`` AdamW
+    steps (batch 16, lr 1e-3, weight decay 0.05, bf16 autocast where the CPU has it); its top-1 (%) on 256 new
+    clips. The clips come from ``draw(n, generator)``, by default :func:`moving_shapes` of ``frames`` x ``size``.
+    A non-finite loss stops it with FloatingPointError rather than saving a broken stand-in."""
+    draw = draw or (lambda n, gen: moving_shapes(n, gen, frames, size))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for step in range(steps):
-        clips, labels = moving_shapes(16, gen, frames, size)
+        clips, labels = draw(16, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16()):
             logits = model({"rgb": normalise(clips)})["verb"]
         loss = F.cross_entropy(logits.float(), labels)
@@ -156,7 +165,7 @@ def train_motion(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    clips, labels = moving_shapes(256, gen, frames, size)
+    clips, labels = draw(256, gen)
     return float(100 * (predict(model, clips) == labels).float().mean())
 
 

@@ -38,3 +38,38 @@ def test_motion_clips_depend_on_the_generator_only(standin: ModuleType) -> None:
     a, la = standin.moving_shapes(4, torch.Generator().manual_seed(1), frames=4, size=(32, 40))
     b, lb = standin.moving_shapes(4, torch.Generator().manual_seed(1), frames=4, size=(32, 40))
     assert torch.equal(a, b) and torch.equal(la, lb)
+
+
+class _Brightening(torch.nn.Module):
+    """Tells a clip that brightens (class 0) from one that darkens (class 1) by its last frame minus its first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(1, 2)
+        torch.nn.init.zeros_(self.fc.weight)  # no preference: the test sees what training adds
+        torch.nn.init.zeros_(self.fc.bias)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        rgb = inputs["rgb"]
+        return {"verb": self.fc((rgb[:, -1] - rgb[:, 0]).mean(dim=(1, 2, 3))[:, None])}
+
+
+def _ramps(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = torch.randint(0, 2, (n,), generator=gen)
+    ramp = torch.linspace(0.2, 0.8, 4).expand(n, 4)
+    ramp = torch.where(labels[:, None] == 0, ramp, ramp.flip(1))
+    return ramp[:, :, None, None, None].expand(n, 4, 3, 2, 2).clone(), labels
+
+
+def test_train_motion_learns_the_clips_it_is_given(standin: ModuleType) -> None:
+    model = _Brightening()
+    assert standin.train_motion(model, 0, draw=_ramps) < 90  # untrained: every clip gets class 0
+    assert standin.train_motion(model, 100, draw=_ramps) > 95
+
+
+def test_train_motion_stops_on_a_non_finite_loss(standin: ModuleType) -> None:
+    model = _Brightening()
+    with torch.no_grad():
+        model.fc.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="step 0"):
+        standin.train_motion(model, 5, draw=_ramps)
