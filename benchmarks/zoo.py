@@ -202,8 +202,17 @@ def motion_standin(name: str, args: argparse.Namespace) -> Path:
         model = set_memory_format(create_model(name, {"verb": DIRECTIONS}, **kwargs))
         top1 = train_motion(model, args.motion_steps, args.seed, args.frames, tuple(args.size))
         print(f"{name}: motion stand-in tells {top1:.1f} % of directions", file=sys.stderr, flush=True)
+        # the score first: a run stopped between the two files retrains the stand-in and rewrites it
+        write_text_atomic(out.with_suffix(".json"), json.dumps({"directions_top1": top1}) + "\n")
         save_weights(without_heads(model.state_dict()), out)
     return out
+
+
+def motion_score(name: str, args: argparse.Namespace) -> float | None:
+    """Top-1 (%) on the 8 directions of ``name``'s motion stand-in when it was trained (None if it was saved
+    before the score was kept beside it)."""
+    score = motion_standin_file(args.runs, experiment_name(name, args)).with_suffix(".json")
+    return float(json.loads(score.read_text())["directions_top1"]) if score.is_file() else None
 
 
 def experiment_name(name: str, args: argparse.Namespace) -> str:
@@ -342,6 +351,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": wall,
         "pretrain_epochs": args.pretrain_epochs if standin_file is not None else 0,
         "motion_steps": args.motion_steps,
+        "motion_directions_top1": motion_score(name, args) if args.motion_steps else None,
         "budget": budget,
         "machine": machine(),
     }
@@ -357,8 +367,9 @@ def start(record: dict[str, Any]) -> str:
     epochs = record.get("pretrain_epochs", 0)  # records from before the stand-in trained from scratch
     arch = standin_arch(record["name"]) if "name" in record else None
     text = "scratch" if not epochs else f"{arch} stand-in ({epochs} ep)" if arch else f"stand-in ({epochs} ep)"
-    steps = record.get("motion_steps", 0)
-    return f"{text} + motion ({steps} steps)" if steps else text
+    steps, top1 = record.get("motion_steps", 0), record.get("motion_directions_top1")
+    score = f", {top1:.1f} % of directions" if top1 is not None else ""
+    return f"{text} + motion ({steps} steps{score})" if steps else text
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

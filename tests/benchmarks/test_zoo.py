@@ -195,6 +195,10 @@ def test_motion_steps_start_each_run_from_its_own_motion_standin(zoo: ModuleType
     assert cfg.name.endswith("_motion_steps-2")  # named by it, so it cannot replace the default row
     path = zoo.motion_standin("tsm_resnet18", args)
     assert cfg.model.init_from == str(path) and path.is_file()
+    top1 = zoo.motion_score("tsm_resnet18", args)  # kept beside the weights for the results' start column
+    assert top1 is not None and 0 <= top1 <= 100
+    path.with_suffix(".json").unlink()  # a stand-in saved before the score was kept: no score, not a retrain
+    assert zoo.motion_standin("tsm_resnet18", args) == path and zoo.motion_score("tsm_resnet18", args) is None
     state = torch.load(path, weights_only=True)
     assert not [k for k in state if k.startswith("heads.")]  # the kitchen's heads start afresh
     kitchen = create_model("tsm_resnet18", zoo.TASKS, **zoo.model_kwargs("tsm_resnet18", 4, (32, 32)))
@@ -204,3 +208,5 @@ def test_motion_steps_start_each_run_from_its_own_motion_standin(zoo: ModuleType
     row |= {"noun_top1": 1.0, "action_top1": 1.0, "reversal_verb_top1": 1.0, "params": 1e6}
     row |= {"train_clips_per_s": 1.0, "wall_s": 60}
     assert "| m | resnet18 stand-in (3 ep) + motion (600 steps) |" in zoo.table({"m": row})
+    row["motion_directions_top1"] = 98.04
+    assert "| m | resnet18 stand-in (3 ep) + motion (600 steps, 98.0 % of directions) |" in zoo.table({"m": row})
