@@ -52,10 +52,14 @@ def raw_video(jobs: list[tuple[Segment, list[int]]]) -> int:
         wanted = {n - seg.first_number for n in numbers}
         with av.open(str(seg.video)) as container:
             stream = container.streams.video[0]
+            if stream.time_base is None:
+                raise ValueError(f"{seg.video}: the video stream has no time base to seek by")
             tb = float(stream.time_base)
             container.seek(int(min(wanted) / seg.fps / tb), stream=stream, backward=True)
             got = []
             for frame in container.decode(stream):
+                if frame.pts is None:  # this bare loop cannot place a frame without a timestamp
+                    continue
                 idx = round(float(frame.pts) * tb * seg.fps)
                 if idx in wanted:
                     got.append(frame.to_ndarray(format="rgb24"))

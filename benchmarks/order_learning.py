@@ -49,7 +49,7 @@ from egoaction.data.dataset import ClipDataModule
 from egoaction.data.synth import reversal_partners
 from egoaction.engine.precision import cpu_bf16
 from egoaction.models import create_model
-from egoaction.models.base import set_memory_format
+from egoaction.models.base import VideoModel, set_memory_format
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules, also when tests load this file by path
 import zoo
@@ -61,7 +61,7 @@ FRAMES, SIZE = 8, (48, 84)
 Clips = tuple[Tensor, Tensor, Tensor]  # rgb uint8 (N, T, 3, H, W), verb (N,), noun (N,)
 
 
-def build(name: str, tasks: dict[str, int], runs: Path, root: Path, seed: int = 0) -> nn.Module:
+def build(name: str, tasks: dict[str, int], runs: Path, root: Path, seed: int = 0) -> VideoModel:
     """``name`` as the zoo builds it, from the zoo's stand-in of its ResNet (trained on first use); ``seed`` draws
     the weights the stand-in does not give (the heads, a model's own layers)."""
     args = zoo.parse_args(["--runs", str(runs), "--root", str(root)])

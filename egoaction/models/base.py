@@ -10,7 +10,7 @@ stem to the last, for freezing the first N of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -18,10 +18,12 @@ from torch import Tensor, nn
 from egoaction.models.backbones import split_stages
 from egoaction.models.heads import TaskHeads
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
 __all__ = ["InputSpec", "VideoModel", "check_task_spec", "set_memory_format"]
 
 
-def set_memory_format(module: nn.Module, channels_last: bool = True) -> nn.Module:
+def set_memory_format(module: ModuleT, channels_last: bool = True) -> ModuleT:
     """Put 4-D weights in channels_last and 5-D (3D-conv) weights in channels_last_3d, or both back to contiguous.
 
     ``module.to(memory_format=torch.channels_last)`` raises on the 5-D weights of 3D CNNs; this handles both.
