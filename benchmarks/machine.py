@@ -26,9 +26,10 @@ def cpu_identity(cpuinfo: str | None = None) -> str:
             break  # the first processor's block describes them all
         key, _, value = line.partition(":")
         fields[key.strip()] = value.strip()
+    if "vendor_id" not in fields:  # not x86 (ARM's cpuinfo names implementer and part instead)
+        return platform.processor() or "unknown CPU"
     amx = "AMX" if "amx_tile" in fields.get("flags", "").split() else "no AMX"
-    vendor = fields.get("vendor_id", platform.processor() or "unknown CPU")
-    return f"{vendor} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, {amx}"
+    return f"{fields['vendor_id']} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, {amx}"
 
 
 def machine() -> str:
