@@ -163,7 +163,7 @@ def kitchen(args: argparse.Namespace) -> dict[str, Any]:
     per_epoch = len(draws[0][0]) // 16
     total = args.epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / per_epoch) * cosine(s, total))
-    gen = torch.Generator().manual_seed(0)
+    gen, use_bf16 = torch.Generator().manual_seed(0), cpu_bf16()
     history = []
     for epoch in range(args.epochs):
         rgb, verb, noun = draws[epoch % len(draws)]
@@ -172,7 +172,7 @@ def kitchen(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(per_epoch):
             idx = order[16 * i : 16 * (i + 1)]
             x, v = reverse_some(rgb[idx], verb[idx], partner, args.reverse_p, gen)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16()):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
                 out = model({"rgb": normalise(x)})
             loss = F.cross_entropy(out["verb"].float(), v, label_smoothing=0.1)
             if args.noun_weight:

@@ -203,15 +203,20 @@ def motion_standin(name: str, args: argparse.Namespace) -> Path:
         top1 = train_motion(model, args.motion_steps, args.seed, args.frames, tuple(args.size))
         print(f"{name}: motion stand-in tells {top1:.1f} % of directions", file=sys.stderr, flush=True)
         # the score first: a run stopped between the two files retrains the stand-in and rewrites it
-        write_text_atomic(out.with_suffix(".json"), json.dumps({"directions_top1": top1}) + "\n")
+        write_text_atomic(motion_score_file(out), json.dumps({"directions_top1": top1}) + "\n")
         save_weights(without_heads(model.state_dict()), out)
     return out
+
+
+def motion_score_file(weights: Path) -> Path:
+    """Where the directions top-1 of the motion stand-in saved at ``weights`` is kept."""
+    return weights.with_suffix(".json")
 
 
 def motion_score(name: str, args: argparse.Namespace) -> float | None:
     """Top-1 (%) on the 8 directions of ``name``'s motion stand-in when it was trained (None if it was saved
     before the score was kept beside it)."""
-    score = motion_standin_file(args.runs, experiment_name(name, args)).with_suffix(".json")
+    score = motion_score_file(motion_standin_file(args.runs, experiment_name(name, args)))
     return float(json.loads(score.read_text())["directions_top1"]) if score.is_file() else None
 
 
