@@ -16,6 +16,7 @@ from egoaction.engine.checkpoint import INFO_KEY
 from egoaction.engine.inputs import average_views, model_inputs, to_channels_last
 from egoaction.engine.optim import build_optimizer, build_schedule, param_groups
 from egoaction.models.base import VideoModel, set_memory_format
+from egoaction.models.conv3d_guard import guard_conv3d
 from egoaction.models.freeze import freeze_stages, set_batchnorm_mode
 
 
@@ -37,6 +38,8 @@ class ActionModule(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        # create_model guards its models already; a model built by hand reaches training here, so guard it too
+        guard_conv3d(model)
         self.model = model
         self.info = info
         self.loss_cfg = loss or LossConfig()

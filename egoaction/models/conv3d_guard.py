@@ -9,7 +9,8 @@ halve time: R3D-18, R(2+1)D and S3D at 8 frames (layers 3 and 4), C3D (conv5). T
 
 :func:`guard_conv3d` switches every ``nn.Conv3d`` of a model to :class:`ShortClipConv3d`, which runs exactly those
 calls in float32 and every other call as before (R3D-18's bf16 training step: 1.21x, measured by the script below).
-``create_model`` applies it to every model. See benchmarks/conv3d_bf16.py for the measurement.
+``create_model`` applies it to every model, and the engine's training module to any model it is given (one built by
+hand included). See benchmarks/conv3d_bf16.py for the measurement.
 """
 
 from __future__ import annotations
