@@ -163,7 +163,8 @@ def kitchen(args: argparse.Namespace) -> dict[str, Any]:
     per_epoch = len(draws[0][0]) // 16
     total = args.epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / per_epoch) * cosine(s, total))
-    gen, use_bf16 = torch.Generator().manual_seed(0), cpu_bf16()
+    gen = torch.Generator().manual_seed(0)
+    use_bf16 = cpu_bf16()
     history = []
     for epoch in range(args.epochs):
         rgb, verb, noun = draws[epoch % len(draws)]

@@ -126,7 +126,8 @@ def _uniform(lo: float, hi: float, gen: torch.Generator) -> float:
 def predict(model: nn.Module, rgb: Tensor, batch: int = 64) -> Tensor:
     """Verb predictions (N,) of ``model`` in eval mode for uint8 or 0..1 float clips rgb (N, T, 3, H, W)."""
     model.eval()
-    out, use_bf16 = [], cpu_bf16()
+    out = []
+    use_bf16 = cpu_bf16()
     for i in range(0, len(rgb), batch):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             out.append(model({"rgb": normalise(rgb[i : i + batch])})["verb"].float().argmax(1))
@@ -153,7 +154,8 @@ def train_motion(
     A non-finite loss stops it with FloatingPointError rather than saving a broken stand-in."""
     draw = draw or (lambda n, gen: moving_shapes(n, gen, frames, size))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    gen, use_bf16 = torch.Generator().manual_seed(seed), cpu_bf16()
+    gen = torch.Generator().manual_seed(seed)
+    use_bf16 = cpu_bf16()
     model.train()
     for step in range(steps):
         clips, labels = draw(16, gen)
